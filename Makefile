@@ -1,0 +1,160 @@
+# teamboard — one non-recursive GNU Makefile.
+#
+#   make                build build/teamboardd and build/teamboardctl
+#   make check          install missing packages, run unit + integration tests
+#   make demo           install missing packages, start the simulated board demo
+#   make asan           the whole test suite under ASan/UBSan (build/asan/)
+#   make valgrind       the whole test suite under valgrind (memcheck, fds)
+#   make fuzz           build and briefly run the libFuzzer targets
+#   make lint / format  cppcheck + clang-tidy / clang-format
+#   make install        PREFIX=/usr/local DESTDIR= (see README)
+#   V=1                 show full command lines; WERROR=1 turns warnings into errors
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+DATADIR ?= $(PREFIX)/share/teamboard
+SYSCONFDIR ?= /etc
+SYSTEMDUNITDIR ?= /lib/systemd/system
+DESTDIR ?=
+
+B ?= build
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+PYTHON ?= /usr/bin/python3
+
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
+
+LIBS_PKG := libmosquitto libcjson libgpiod sqlite3 inih
+WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wwrite-strings \
+	-Wvla -Wimplicit-fallthrough
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+
+OPT ?= -O2 -g
+SAN ?=
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(LIBS_PKG) 2>/dev/null)
+PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(LIBS_PKG) 2>/dev/null)
+CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+
+CPPFLAGS += -Iinclude -D_GNU_SOURCE -DTEAMBOARD_VERSION='"$(VERSION)"' \
+	-DTEAMBOARD_BOARD_DIR='"$(DATADIR)/board"'
+CFLAGS += -std=c17 $(OPT) $(WARN) $(SAN) $(PKG_CFLAGS) -MMD -MP
+LDFLAGS += $(SAN)
+
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-8s %s\n' $(1) $(2);
+endif
+
+# Every module in src/ except the two programs goes into one static library
+# that the daemon, the CLI, the unit tests and the fuzzers link against.
+PROGRAM_SRCS := src/main.c src/teamboardctl.c
+LIB_SRCS := $(filter-out $(PROGRAM_SRCS),$(wildcard src/*.c))
+LIB_OBJS := $(LIB_SRCS:src/%.c=$(B)/obj/%.o)
+LIB := $(B)/libteamboard.a
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
+
+all: $(B)/teamboardd $(B)/teamboardctl
+
+$(B)/obj/%.o: src/%.c
+	$(call msg,CC,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(B)/obj/tests/%.o: tests/unit/%.c
+	$(call msg,CC,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -Wno-missing-prototypes -c -o $@ $<
+
+$(LIB): $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(B)/teamboardd: $(B)/obj/main.o $(LIB)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(B)/teamboardctl: $(B)/obj/teamboardctl.o $(LIB)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(B)/tests/%: $(B)/obj/tests/%.o $(LIB)
+	$(call msg,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
+
+tests: $(UNIT_BINS)
+
+# --- dependencies -----------------------------------------------------------
+# tools/deps installs the Debian packages that are missing (sudo when not
+# root); DEPS=0 skips it on machines that manage packages otherwise.
+DEPS ?= 1
+deps:
+ifeq ($(DEPS),1)
+	@tools/deps $(DEPS_SET)
+endif
+
+# --- tests ------------------------------------------------------------------
+check: DEPS_SET = build test
+check: deps
+	$(MAKE) --no-print-directory all tests
+	$(MAKE) --no-print-directory check-unit check-integration
+
+check-unit: $(UNIT_BINS)
+	@tools/run-unit $(UNIT_BINS)
+
+check-integration: all
+	$(Q)TEAMBOARD_BUILD=$(abspath $(B)) $(PYTHON) -m unittest discover -s tests/integration -t . -v $(if $(TESTS),-k $(TESTS))
+
+asan:
+	$(MAKE) --no-print-directory B=build/asan OPT='-O1 -g -fno-omit-frame-pointer' \
+		SAN='-fsanitize=address,undefined -fno-sanitize-recover=all' check
+
+valgrind: DEPS_SET = build test valgrind
+valgrind: deps all tests
+	$(Q)TEAMBOARD_WRAP='valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --track-fds=yes' \
+		tools/run-unit $(UNIT_BINS)
+	$(Q)TEAMBOARD_WRAP='valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --track-fds=yes' \
+		TEAMBOARD_BUILD=$(abspath $(B)) $(PYTHON) -m unittest discover -s tests/integration -t . -v
+
+# --- demo -------------------------------------------------------------------
+demo: DEPS_SET = build demo
+demo: deps
+	$(MAKE) --no-print-directory all
+	@tools/demo $(abspath $(B))
+
+# --- install ----------------------------------------------------------------
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/board \
+		$(DESTDIR)$(SYSCONFDIR)/teamboard $(DESTDIR)$(SYSTEMDUNITDIR)
+	install -m 0755 $(B)/teamboardd $(DESTDIR)$(SBINDIR)/teamboardd
+	install -m 0755 $(B)/teamboardctl $(DESTDIR)$(BINDIR)/teamboardctl
+	install -m 0644 board/*.conf $(DESTDIR)$(DATADIR)/board/
+	install -m 0644 teamboard.conf.example $(DESTDIR)$(DATADIR)/teamboard.conf.example
+	test -e $(DESTDIR)$(SYSCONFDIR)/teamboard/teamboard.conf || \
+		install -m 0640 teamboard.conf.example $(DESTDIR)$(SYSCONFDIR)/teamboard/teamboard.conf
+	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/teamboard.service > $(DESTDIR)$(SYSTEMDUNITDIR)/teamboard.service
+
+# --- code quality -----------------------------------------------------------
+format:
+	clang-format -i src/*.c include/*.h tests/unit/*.c tests/fuzz/*.c
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+		--inline-suppr -Iinclude --suppress=missingIncludeSystem src
+	clang-tidy --quiet src/*.c -- $(CPPFLAGS) -std=c17 $(PKG_CFLAGS)
+
+clean:
+	rm -rf build
+
+.PHONY: all tests deps check check-unit check-integration asan valgrind demo install format lint clean
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,88 @@
+/* gpio: the board's lines behind one small interface with two backends,
+ * chosen by config (gpio.backend): `libgpiod` (gpio_gpiod.c, the only file
+ * that includes <gpiod.h>) and `sim` (gpio_sim.c, an in-process chip driven
+ * through the control socket). Values are logical: active-low is applied by
+ * the backend. Outputs are requested driven off (safe state).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "board.h"
+#include "signals.h"
+
+struct gpio;
+
+/* Called for each button edge; `pressed` is the logical level read when the
+ * edge was handled, `at_usec` its monotonic time. */
+typedef void (*gpio_edge_fn)(void *userdata, unsigned button, bool pressed,
+			     uint64_t at_usec);
+
+struct gpio_ops {
+	const char *name;
+	int (*open)(struct gpio *g, const struct board_profile *p, char *why,
+		    size_t why_size);
+	void (*close)(struct gpio *g);
+	int (*set)(struct gpio *g, enum output o, bool on);
+	int (*get_button)(struct gpio *g, unsigned button, bool *pressed);
+	/* fds to poll for button edges (may be none) */
+	size_t (*fds)(struct gpio *g, int *fds, size_t max);
+	/* reads pending edges on `fd`, calls the edge callback */
+	int (*dispatch)(struct gpio *g, int fd);
+};
+
+extern const struct gpio_ops gpio_gpiod_ops;
+extern const struct gpio_ops gpio_sim_ops;
+
+/* The ops for a backend name ("libgpiod", "sim"); NULL if unknown. */
+const struct gpio_ops *gpio_backend(const char *name);
+
+/* Opens the lines of profile `p` with `ops`; all outputs start off. On
+ * failure returns NULL with a reason naming the role, chip and line. */
+struct gpio *gpio_new(const struct gpio_ops *ops, const struct board_profile *p,
+		      gpio_edge_fn on_edge, void *userdata, char *why,
+		      size_t why_size);
+/* Drives every output off, then releases the lines. NULL-safe. */
+void gpio_free(struct gpio *g);
+
+/* Sets an output if the profile has it (no-op otherwise); only calls the
+ * backend when the value changes. */
+int gpio_set(struct gpio *g, enum output o, bool on);
+bool gpio_get_output(const struct gpio *g, enum output o);
+bool gpio_has_output(const struct gpio *g, enum output o);
+int gpio_all_off(struct gpio *g);
+size_t gpio_fds(struct gpio *g, int *fds, size_t max);
+int gpio_dispatch(struct gpio *g, int fd);
+unsigned gpio_errors(const struct gpio *g);	/* failed sets so far */
+const struct board_profile *gpio_profile(const struct gpio *g);
+
+/* --- Shared between gpio.c and the backends only. --- */
+struct gpio {
+	const struct gpio_ops *ops;
+	struct board_profile profile;
+	gpio_edge_fn on_edge;
+	void *userdata;
+	bool out[OUTPUT_COUNT];
+	unsigned errors;
+	void *priv;			/* backend state */
+};
+
+/* --- The sim backend (SPEC §10). Other backends return -EOPNOTSUPP. --- */
+
+#define GPIO_SIM_HISTORY 64
+
+struct gpio_sim_transition {
+	uint64_t at_usec;
+	bool value;
+};
+
+/* Presses (pressed = true) or releases a simulated button now; the edge
+ * goes through the same callback as a real one. */
+int gpio_sim_set_button(struct gpio *g, unsigned button, bool pressed,
+			uint64_t at_usec);
+/* Recent transitions of an output line, oldest first; returns the count. */
+size_t gpio_sim_history(const struct gpio *g, enum output o,
+			struct gpio_sim_transition *out, size_t max);
+bool gpio_is_sim(const struct gpio *g);

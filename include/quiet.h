@@ -1,0 +1,34 @@
+/* quiet: recurring quiet-hour windows ("mon-fri 20:00-08:00, sat-sun
+ * 00:00-24:00") evaluated in an IANA time zone. A window that ends before it
+ * starts runs over midnight into the next day. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define QUIET_MAX_WINDOWS 16
+
+struct quiet_window {
+	uint8_t days;		/* bit 0 = Monday ... bit 6 = Sunday */
+	uint16_t start_min;	/* minutes after local midnight, 0..1439 */
+	uint16_t end_min;	/* 1..1440 */
+};
+
+struct quiet_hours {
+	struct quiet_window windows[QUIET_MAX_WINDOWS];
+	unsigned n;
+};
+
+/* Parses the config syntax; an empty string means no windows. Returns 0 or
+ * -EINVAL with a reason in `why`. */
+int quiet_parse(const char *s, struct quiet_hours *out, char *why,
+		size_t why_size);
+
+/* Whether wall time `wall_ms` falls in a window, in time zone `tz` (IANA
+ * name, e.g. "Europe/Warsaw"); `*next_change_ms` gets the next wall time at
+ * which the answer changes (INT64_MAX if never). */
+bool quiet_active(const struct quiet_hours *q, const char *tz, int64_t wall_ms,
+		  int64_t *next_change_ms);
+
+/* Whether `tz` names a known time zone. */
+bool quiet_tz_valid(const char *tz);
