@@ -9,7 +9,9 @@
  * outlive a power cut that the record did not survive.
  *
  * Returns 0/positive on success, -errno on failure (-EIO for SQLite errors;
- * store_errmsg() says more). Logs at debug level only.
+ * store_errmsg() says more). Disk full is -ENOSPC, a read-only database
+ * -EROFS, a corrupt one -EBADMSG. A failed write rolls back what was not yet
+ * committed; the store stays usable. Logs at debug level only.
  */
 #pragma once
 
@@ -29,6 +31,11 @@ struct store *store_open(const char *path, int *err, char *errmsg,
 void store_free(struct store *s);	/* flushes; NULL-safe */
 
 const char *store_errmsg(const struct store *s);
+
+/* True if store_open() found the database corrupt (or not a database) and
+ * started a fresh one; the old file (and its -wal/-shm) was renamed to
+ * `moved_to` ("<path>.corrupt-<unix time>"), copied if moved_to is not NULL. */
+bool store_was_recovered(const struct store *s, char *moved_to, size_t size);
 
 /* Commits the batched transaction, if any. */
 int store_flush(struct store *s);
@@ -81,7 +88,11 @@ int store_acks_query(struct store *s, int64_t since_ms, int64_t until_ms,
 		     void *userdata);
 
 /* Settings (small key/value pairs that must survive restarts: mute end,
- * incident, runtime config). store_setting_get returns -ENOENT if unset. */
+ * incident, runtime config). Set/delete commit durably at once; delete of
+ * an unset key is not an error. store_setting_get returns -ENOENT if unset,
+ * -ERANGE if `size` is too small. Longer keys/values: -EINVAL. */
+#define STORE_SETTING_KEY_MAX 128	/* bytes, without the NUL */
+#define STORE_SETTING_VALUE_MAX 4096
 int store_setting_set(struct store *s, const char *key, const char *value);
 int store_setting_get(struct store *s, const char *key, char *value,
 		      size_t size);
