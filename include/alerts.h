@@ -34,6 +34,7 @@
 enum alert_kind { ALERT_NONE, ALERT_NEW, ALERT_WARNING, ALERT_BREACHED };
 enum alert_state { ALERT_CLEARED, ALERT_UNACKED, ALERT_ACKED };
 
+/* A zero ack_timeout, escalate_after or feed_timeout disables that timer. */
 struct alerts_config {
 	unsigned warn_at_pct;		/* 1..99 */
 	uint64_t ack_timeout_usec;
@@ -41,7 +42,7 @@ struct alerts_config {
 	uint64_t feed_timeout_usec;	/* no backend message: blind */
 	uint64_t broker_blind_usec;	/* broker unreachable: blind (10 s) */
 	enum priority chirp_min_priority;
-	size_t max_tickets;		/* cap on open tickets */
+	size_t max_tickets;		/* cap on open tickets; 0: 100000 */
 };
 
 /* The time an operation happens at. */
@@ -121,7 +122,8 @@ struct alerts_view {
 };
 
 /* Effects of applying an event or a tick, called synchronously. Arguments
- * are valid until the callback returns. Any member may be NULL. */
+ * are valid until the callback returns. Any member may be NULL. Effects may
+ * read the engine; a mutating call made from one fails with -EBUSY. */
 struct alerts_effects {
 	/* One-shot sound: chirp, warn or incident. */
 	void (*sound)(void *userdata, enum sound sound);
@@ -148,7 +150,7 @@ void alerts_set_config(struct alerts *a, const struct alerts_config *cfg,
 /* Applies one validated event (also counts as feed activity). Returns 0 if
  * applied, 1 if ignored (older than the ticket's state, or about a ticket
  * the board does not know and cannot create from this event), -ENOSPC when
- * it would exceed max_tickets. */
+ * it would exceed max_tickets (-EINVAL: malformed event; -ENOMEM). */
 int alerts_apply(struct alerts *a, const struct event *ev,
 		 const struct alerts_now *now);
 
@@ -158,10 +160,12 @@ void alerts_feed_seen(struct alerts *a, const struct alerts_now *now);
 void alerts_broker(struct alerts *a, bool connected,
 		   const struct alerts_now *now);
 
-/* Restores a ticket saved before a restart, without sounds. */
+/* Restores a ticket saved before a restart, without sounds. 0, -EINVAL
+ * (inconsistent snapshot), -EEXIST, -ENOSPC or -ENOMEM. */
 int alerts_restore(struct alerts *a, const struct ticket_snapshot *t,
 		   const struct alerts_now *now);
-/* Sets incident mode without the incident tone (restore, admin). */
+/* Sets incident mode by hand (restore, admin); the incident tone plays only
+ * if with_sound and the incident was not open yet. */
 void alerts_set_incident(struct alerts *a, bool open, const char *title,
 			 const struct alerts_now *now, bool with_sound);
 
@@ -186,7 +190,8 @@ int alerts_ack(struct alerts *a, const char *ticket_id, const char *agent,
 
 typedef void (*alerts_foreach_fn)(void *userdata, const struct alert_info *a);
 /* Calls fn for every open ticket, most urgent first (the order of
- * alerts_pick_next; acked after unacked; tickets without alert last). */
+ * alerts_pick_next; acked after unacked; tickets without alert last).
+ * fn may call alerts_ack(), nothing else that changes the engine. */
 void alerts_foreach(const struct alerts *a, const struct alerts_now *now,
 		    alerts_foreach_fn fn, void *userdata);
 
