@@ -110,7 +110,8 @@ void conf_defaults(struct conf *c);
 
 /* Defaults, then the file at `path`, then validation (including that
  * board.id is set and the password file is readable). 0 or -EINVAL/-errno
- * with `err` filled. */
+ * with `err` filled; on failure *c is left unchanged (a reload keeps the
+ * running configuration). A key given twice in the file is an error. */
 int conf_load(const char *path, struct conf *c, struct conf_error *err);
 
 /* Sets one key ("section", "key", textual value) as the file would;
@@ -128,3 +129,18 @@ const char *conf_client_id(const struct conf *c, char *buf, size_t size);
 int conf_mqtt_port(const struct conf *c);
 
 const char *button_action_name(enum button_action a);
+
+/* Every known key, in the order of SPEC §8 and teamboard.conf.example: for
+ * i = 0, 1, ... sets *section and *key and returns true; false past the
+ * end. For config_get listings. */
+bool conf_key_at(size_t i, const char **section, const char **key);
+
+/* Enough for any value conf_get() returns (8 topics of 255 bytes). */
+#define CONF_VALUE_MAX 2304
+
+/* The current value of one key as text that conf_set() accepts back
+ * (durations "30s", sizes "64KiB", lists joined with ", "). The password
+ * itself is never returned: mqtt.password_file gives the file name.
+ * Returns 0, -ENOENT for an unknown key, -ENOSPC if `size` is too small. */
+int conf_get(const struct conf *c, const char *section, const char *key,
+	     char *buf, size_t size);

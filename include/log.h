@@ -1,7 +1,9 @@
 /* log: leveled logging to stderr.
  *
- * When JOURNAL_STREAM is set (running under systemd) each line starts with a
- * sd-daemon(3) priority prefix ("<3>"), otherwise with a short level word.
+ * When JOURNAL_STREAM names our stderr (running under systemd) each line
+ * starts with a sd-daemon(3) priority prefix ("<3>"), otherwise with a short
+ * level word ("error: "). One write(2) per line; control characters are
+ * escaped and a message is cut at about 2 KiB.
  */
 #pragma once
 
