@@ -1,0 +1,159 @@
+/* daemon: the root object. It owns every module, wires their callbacks
+ * together and turns decisions of the pure core (alerts, signals, buttons)
+ * into GPIO writes, store rows and MQTT messages. main.c creates it;
+ * cmd.c acts on it through the functions below.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ack.h"
+#include "alerts.h"
+#include "board.h"
+#include "conf.h"
+#include "log.h"
+#include "loop.h"
+#include "signals.h"
+
+#define DAEMON_SOUND_LOG 32
+#define DAEMON_MAX_INFLIGHT 16
+#define DAEMON_SIM_STEPS 8
+
+struct store;
+struct gpio;
+struct mqtt;
+struct ctl;
+struct buttons;
+
+struct sound_log_entry {
+	enum sound sound;
+	uint64_t at_usec;
+};
+
+/* A scripted sequence of simulated button levels (sim press/double). */
+struct sim_script {
+	struct loop_timer timer;
+	struct daemon *daemon;
+	unsigned button;
+	unsigned n, next;
+	uint64_t start_usec;
+	uint64_t at_usec[DAEMON_SIM_STEPS];	/* offsets from start */
+	bool level[DAEMON_SIM_STEPS];
+};
+
+struct daemon_stats {
+	uint64_t messages;		/* MQTT messages on event topics */
+	uint64_t events_applied;
+	uint64_t events_ignored;	/* stale or about unknown tickets */
+	uint64_t events_duplicate;
+	uint64_t events_rejected;
+	uint64_t acks;
+	uint64_t escalations;
+	uint64_t store_errors;
+};
+
+struct daemon {
+	struct conf conf;
+	struct board_profile profile;
+	uint64_t started_usec;
+	int64_t started_ms;
+
+	struct loop *loop;
+	struct store *store;
+	struct gpio *gpio;
+	struct mqtt *mqtt;
+	struct ctl *ctl;
+	struct alerts *alerts;
+	struct signals *signals;
+	struct buttons *buttons;
+
+	struct loop_io gpio_io[BOARD_MAX_BUTTONS];
+	struct loop_hook before_sleep;
+	struct loop_timer wake_timer;	/* earliest domain deadline */
+	struct loop_timer state_timer;	/* rate-limited state publish */
+	struct loop_timer health_timer;
+	struct loop_timer retention_timer;
+	struct loop_timer watchdog_timer;
+	uint64_t watchdog_usec;
+
+	/* Sound policy. Wall times are for display; the monotonic ones count. */
+	uint64_t muted_until_usec;	/* 0: not muted */
+	int64_t muted_until_ms;
+	uint64_t silenced_until_usec;
+	int64_t silenced_until_ms;
+	bool quiet;
+	uint64_t quiet_next_usec;
+	bool resound;			/* mute/silence/quiet ended: remind */
+	unsigned last_unacked;
+	bool incident_saved;		/* incident as last persisted */
+	char incident_title[EVENT_TEXT_MAX];
+
+	/* Clock: while unsynchronised, backend ts gives the skew estimate. */
+	bool clock_synced;
+	bool have_skew;
+	int64_t skew_ms;
+
+	/* Outbox: rows handed to MQTT and not yet acknowledged. */
+	int64_t outbox_cursor;
+	struct {
+		int mid;
+		int64_t row_id;
+	} inflight[DAEMON_MAX_INFLIGHT];
+	size_t n_inflight;
+
+	bool dirty;			/* something visible changed */
+	bool state_pending;		/* state topic needs a publish */
+	uint64_t state_last_usec;
+	char status_state[16];		/* last "ready"/"alert" published */
+	bool broker_connected;
+
+	struct sound_log_entry sounds[DAEMON_SOUND_LOG];
+	unsigned n_sounds, sounds_head;
+	struct sim_script sim[BOARD_MAX_BUTTONS];
+
+	struct daemon_stats stats;
+	struct log_ratelimit reject_rl;
+	struct log_ratelimit store_rl;
+	char topic_prefix[96];		/* "teamboard/<board>/" */
+	int exit_code;
+};
+
+/* Opens everything described by `conf` and `profile` (copied). On failure
+ * logs why and returns NULL with *exit_code set (78 config, 1 other). */
+struct daemon *daemon_new(const struct conf *conf,
+			  const struct board_profile *profile, int *exit_code);
+/* Runs the loop until SIGTERM/SIGINT; returns the exit code. */
+int daemon_run(struct daemon *d);
+/* Stops cleanly: outputs off, "offline" published, store flushed. */
+void daemon_free(struct daemon *d);
+
+/* Current time for the alert engine (skew-corrected wall estimate). */
+struct alerts_now daemon_now(const struct daemon *d);
+
+/* Acknowledges: one ticket (ticket_id), all unacked alerts (all), or the
+ * most urgent one (neither). Each ack is durably stored before the ack
+ * beep. `acked`/`max` receive the records (may be NULL). Returns the
+ * number acked, -ENOENT if nothing to ack, -EIO if the store failed. */
+int daemon_ack(struct daemon *d, const char *ticket_id, bool all,
+	       const char *agent, enum ack_source source, const char *button,
+	       struct ack_record *acked, size_t max);
+
+void daemon_silence(struct daemon *d, uint64_t for_usec);
+void daemon_mute(struct daemon *d, uint64_t for_usec);
+void daemon_unmute(struct daemon *d);
+void daemon_lamp_test(struct daemon *d);
+void daemon_identify(struct daemon *d);
+void daemon_incident(struct daemon *d, bool open, const char *title);
+
+/* Simulated buttons (sim backend only; -EOPNOTSUPP otherwise, -ENOENT for
+ * an unknown button id). */
+int daemon_sim_press(struct daemon *d, const char *button, uint64_t hold_usec);
+int daemon_sim_double(struct daemon *d, const char *button);
+
+/* Whether the buzzer may sound `s` now (mute, silence, quiet hours). */
+bool daemon_audible(const struct daemon *d, enum sound s);
+/* Something visible changed: outputs, state and watchers get refreshed
+ * before the loop sleeps. */
+void daemon_touch(struct daemon *d);
