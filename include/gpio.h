@@ -22,6 +22,8 @@ typedef void (*gpio_edge_fn)(void *userdata, unsigned button, bool pressed,
 
 struct gpio_ops {
 	const char *name;
+	/* requests the lines, sets g->priv; on failure releases everything
+	 * it took and fills `why` */
 	int (*open)(struct gpio *g, const struct board_profile *p, char *why,
 		    size_t why_size);
 	void (*close)(struct gpio *g);
@@ -86,3 +88,10 @@ int gpio_sim_set_button(struct gpio *g, unsigned button, bool pressed,
 size_t gpio_sim_history(const struct gpio *g, enum output o,
 			struct gpio_sim_transition *out, size_t max);
 bool gpio_is_sim(const struct gpio *g);
+
+/* gpio_sim.c's side of the two wrappers above; gpio.c calls them only for a
+ * gpio opened by the sim backend. Not for other callers. */
+int gpio_sim_backend_set_button(struct gpio *g, unsigned button, bool pressed,
+				uint64_t at_usec);
+size_t gpio_sim_backend_history(const struct gpio *g, enum output o,
+				struct gpio_sim_transition *out, size_t max);

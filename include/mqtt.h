@@ -71,7 +71,8 @@ void mqtt_free(struct mqtt *m);
 int mqtt_start(struct mqtt *m);
 
 /* Publishes; `*mid` (may be NULL) receives the message id for QoS 1.
- * -ENOTCONN while disconnected, -EMSGSIZE if too big, -EIO otherwise. */
+ * -ENOTCONN while disconnected, -EMSGSIZE if too big, -EINVAL for a bad
+ * topic or qos, -EIO otherwise. */
 int mqtt_publish(struct mqtt *m, const char *topic, const void *payload,
 		 size_t len, int qos, bool retain, int *mid);
 /* Publishes a reply on a v5 response topic with correlation data. */
@@ -89,6 +90,11 @@ unsigned mqtt_reconnects(const struct mqtt *m);
  * then disconnects so the broker does not send the will. */
 void mqtt_stop(struct mqtt *m, const char *topic, const char *payload,
 	       uint64_t timeout_usec);
+
+/* The reconnect delay after `failures` failed attempts in a row (0: the
+ * first retry): 1 s doubling to 60 s, scaled by 0.8..1.2 from `rnd`, never
+ * above 60 s. Exposed for tests. */
+uint64_t mqtt_backoff_usec(unsigned failures, uint32_t rnd);
 
 /* Whether `topic` matches subscription `filter` (+ and # wildcards). */
 bool mqtt_topic_matches(const char *filter, const char *topic);

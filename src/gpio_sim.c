@@ -1,0 +1,158 @@
+/* gpio_sim: an in-process GPIO chip for demos and tests (SPEC §9-10).
+ *
+ * It takes the same board profile as the real backend, so the daemon is wired
+ * exactly as on a Pi; output levels are remembered with a short history and
+ * buttons are "pressed" through gpio_sim_set_button() (the control socket's
+ * `sim press`).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "gpio.h"
+#include "timeutil.h"
+
+struct sim_ring {
+	struct gpio_sim_transition t[GPIO_SIM_HISTORY];
+	unsigned head;			/* next slot to write */
+	unsigned count;
+};
+
+struct sim_chip {
+	bool value[OUTPUT_COUNT];
+	struct sim_ring history[OUTPUT_COUNT];
+	bool button[BOARD_MAX_BUTTONS];
+};
+
+static struct sim_chip *
+sim_chip(const struct gpio *g)
+{
+	return g->priv;
+}
+
+static int
+sim_open(struct gpio *g, const struct board_profile *p, char *why,
+	 size_t why_size)
+{
+	struct sim_chip *c;
+
+	/* The profile normally comes from board.c, but the sim is also fed
+	 * hand-made profiles (tests, tools): don't trust the count. */
+	if (p->n_buttons > BOARD_MAX_BUTTONS) {
+		if (why && why_size)
+			snprintf(why, why_size, "sim: profile has %u buttons, at most %d",
+				 p->n_buttons, BOARD_MAX_BUTTONS);
+		return -EINVAL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		if (why && why_size)
+			snprintf(why, why_size, "sim: out of memory");
+		return -ENOMEM;
+	}
+	g->priv = c;
+	return 0;
+}
+
+static void
+sim_close(struct gpio *g)
+{
+	free(g->priv);
+	g->priv = NULL;
+}
+
+static int
+sim_set(struct gpio *g, enum output o, bool on)
+{
+	struct sim_chip *c = sim_chip(g);
+	struct sim_ring *r;
+
+	if (!c || (unsigned)o >= OUTPUT_COUNT)
+		return -EINVAL;
+	/* Like a real line: writing the same level again is no transition. */
+	if (c->value[o] == on)
+		return 0;
+	c->value[o] = on;
+	r = &c->history[o];
+	r->t[r->head].at_usec = time_mono_usec();
+	r->t[r->head].value = on;
+	r->head = (r->head + 1) % GPIO_SIM_HISTORY;
+	if (r->count < GPIO_SIM_HISTORY)
+		r->count++;
+	return 0;
+}
+
+static int
+sim_get_button(struct gpio *g, unsigned button, bool *pressed)
+{
+	struct sim_chip *c = sim_chip(g);
+
+	if (!c || button >= g->profile.n_buttons || !pressed)
+		return -EINVAL;
+	*pressed = c->button[button];
+	return 0;
+}
+
+static size_t
+sim_fds(struct gpio *g, int *fds, size_t max)
+{
+	(void)g;
+	(void)fds;
+	(void)max;
+	return 0;
+}
+
+static int
+sim_dispatch(struct gpio *g, int fd)
+{
+	(void)g;
+	(void)fd;
+	return -EBADF;
+}
+
+const struct gpio_ops gpio_sim_ops = {
+	.name = "sim",
+	.open = sim_open,
+	.close = sim_close,
+	.set = sim_set,
+	.get_button = sim_get_button,
+	.fds = sim_fds,
+	.dispatch = sim_dispatch,
+};
+
+int
+gpio_sim_backend_set_button(struct gpio *g, unsigned button, bool pressed,
+			    uint64_t at_usec)
+{
+	struct sim_chip *c = sim_chip(g);
+
+	if (!c || button >= g->profile.n_buttons)
+		return -EINVAL;
+	/* A real line only interrupts on a change; repeating the level must
+	 * not look like a second press. */
+	if (c->button[button] == pressed)
+		return 0;
+	c->button[button] = pressed;
+	if (g->on_edge)
+		g->on_edge(g->userdata, button, pressed, at_usec);
+	return 0;
+}
+
+size_t
+gpio_sim_backend_history(const struct gpio *g, enum output o,
+			 struct gpio_sim_transition *out, size_t max)
+{
+	const struct sim_chip *c = sim_chip(g);
+	const struct sim_ring *r;
+	size_t n, first;
+
+	if (!c || (unsigned)o >= OUTPUT_COUNT || !out)
+		return 0;
+	r = &c->history[o];
+	n = r->count < max ? r->count : max;
+	/* the newest n, oldest first */
+	first = (r->head + GPIO_SIM_HISTORY - n) % GPIO_SIM_HISTORY;
+	for (size_t i = 0; i < n; i++)
+		out[i] = r->t[(first + i) % GPIO_SIM_HISTORY];
+	return n;
+}
