@@ -115,6 +115,8 @@ struct daemon {
 
 	struct daemon_stats stats;
 	struct log_ratelimit reject_rl;
+	uint64_t errors_window_usec;	/* error reports published ... */
+	unsigned errors_in_window;	/* ... in the current second */
 	struct log_ratelimit store_rl;
 	char topic_prefix[96];		/* "teamboard/<board>/" */
 	int exit_code;

@@ -33,6 +33,11 @@ struct mqtt_config {
 	const char *will_payload;
 	const char *const *subscriptions;	/* QoS 1 */
 	size_t n_subscriptions;
+	/* The last n_command_subscriptions of them carry admin commands:
+	 * with MQTT 5 they are subscribed "retain as published" and "never
+	 * send retained", so a retained command is never replayed at
+	 * subscribe time and a live one arrives marked retained (refusable). */
+	size_t n_command_subscriptions;
 	size_t max_inflight;		/* QoS 1 messages in flight */
 };
 

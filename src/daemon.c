@@ -48,6 +48,7 @@
 #define CTL_MAX_CLIENTS 16
 #define SESSION_EXPIRY_S (7 * 24 * 3600)
 #define MAX_INFLIGHT_MQTT 20
+#define ERRORS_PER_SEC 50
 
 #define SETTING_MUTED_UNTIL "muted_until_ms"
 #define SETTING_INCIDENT "incident_title"
@@ -213,8 +214,8 @@ on_alert_escalated(void *userdata, const struct alert_info *a)
 	char *p = payload_escalation(d->conf.board.id, a, daemon_now(d).wall_ms);
 
 	d->stats.escalations++;
-	log_warning("Breach of ticket %s unacknowledged for %s: escalated", a->ticket_id,
-		    d->conf.alerts.escalate_after_usec >= 60 * USEC_PER_SEC ? "too long" : "a while");
+	log_warning("Breach of ticket %s unacknowledged for %" PRIu64 " s: escalated",
+		    a->ticket_id, d->conf.alerts.escalate_after_usec / USEC_PER_SEC);
 	publish(d, "escalations", p, 1, false);
 	payload_free(p);
 }
@@ -655,14 +656,29 @@ struct event_ctx {
 	const char *topic;
 };
 
+/* One message can carry thousands of bad events: reports on the errors
+ * topic are capped per second like the log lines (all are counted). */
+static bool
+error_report_allowed(struct daemon *d)
+{
+	uint64_t now = loop_now_usec(d->loop);
+
+	if (now - d->errors_window_usec >= USEC_PER_SEC) {
+		d->errors_window_usec = now;
+		d->errors_in_window = 0;
+	}
+	return d->errors_in_window++ < ERRORS_PER_SEC;
+}
+
 static void
 report_reject(struct daemon *d, const char *topic, const char *event_id, const char *reason)
 {
-	char *p = payload_error(d->conf.board.id, topic, event_id, reason, daemon_now(d).wall_ms);
-
 	d->stats.events_rejected++;
 	log_ratelimited(&d->reject_rl, LOG_LEVEL_WARNING, "Rejected event %s from %s: %s",
 			event_id ? event_id : "(without id)", topic, reason);
+	if (!error_report_allowed(d))
+		return;
+	char *p = payload_error(d->conf.board.id, topic, event_id, reason, daemon_now(d).wall_ms);
 	publish(d, "errors", p, 0, false);
 	payload_free(p);
 }
@@ -1297,6 +1313,7 @@ open_mqtt(struct daemon *d)
 		.will_payload = will,
 		.subscriptions = subs,
 		.n_subscriptions = n,
+		.n_command_subscriptions = 2,
 		.max_inflight = MAX_INFLIGHT_MQTT,
 	};
 	d->mqtt = mqtt_new(d->loop, &mc, &mqtt_cb, d, &err);

@@ -58,6 +58,7 @@ struct mqtt {
 	int keepalive_s;
 	char **subs;
 	size_t n_subs;
+	size_t n_cmd_subs;		/* the last ones in subs */
 
 	enum mqtt_state state;
 	bool stopping;			/* mqtt_stop()/free(): no retries, no callbacks */
@@ -453,9 +454,23 @@ subscribe_all(struct mqtt *m)
 		return;
 	/* One SUBSCRIBE for all; the broker keeps the session, but after a
 	 * broker restart it has forgotten it (session_present = 0). */
-	rc = mosquitto_subscribe_multiple(m->mosq, NULL, (int)m->n_subs, m->subs, 1, 0, NULL);
-	if (rc != MOSQ_ERR_SUCCESS)
-		log_debug("mqtt: subscribe failed: %s", mosquitto_strerror(rc));
+	size_t n_plain = m->n_subs - m->n_cmd_subs;
+	if (n_plain) {
+		rc = mosquitto_subscribe_multiple(m->mosq, NULL, (int)n_plain, m->subs, 1, 0,
+						  NULL);
+		if (rc != MOSQ_ERR_SUCCESS)
+			log_debug("mqtt: subscribe failed: %s", mosquitto_strerror(rc));
+	}
+	if (m->n_cmd_subs) {
+		int options = m->v5 ? MQTT_SUB_OPT_RETAIN_AS_PUBLISHED |
+					      MQTT_SUB_OPT_SEND_RETAIN_NEVER
+				    : 0;
+
+		rc = mosquitto_subscribe_multiple(m->mosq, NULL, (int)m->n_cmd_subs,
+						  m->subs + n_plain, 1, options, NULL);
+		if (rc != MOSQ_ERR_SUCCESS)
+			log_debug("mqtt: subscribe failed: %s", mosquitto_strerror(rc));
+	}
 }
 
 static void
@@ -710,7 +725,7 @@ mqtt_new(struct loop *loop, const struct mqtt_config *cfg, const struct mqtt_cal
 		if (!cfg->subscriptions[i] ||
 		    mosquitto_sub_topic_check(cfg->subscriptions[i]) != MOSQ_ERR_SUCCESS)
 			goto fail_early;
-	if (cfg->n_subscriptions > INT_MAX)
+	if (cfg->n_subscriptions > INT_MAX || cfg->n_command_subscriptions > cfg->n_subscriptions)
 		goto fail_early;
 
 	r = -ENOMEM;
@@ -741,6 +756,7 @@ mqtt_new(struct loop *loop, const struct mqtt_config *cfg, const struct mqtt_cal
 			ok = false;
 		for (size_t i = 0; ok && i < cfg->n_subscriptions; i++, m->n_subs++)
 			m->subs[i] = dup_or_null(cfg->subscriptions[i], &ok);
+		m->n_cmd_subs = cfg->n_command_subscriptions;
 	}
 	if (!ok)
 		goto fail;
