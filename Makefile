@@ -15,7 +15,10 @@ BINDIR ?= $(PREFIX)/bin
 SBINDIR ?= $(PREFIX)/sbin
 DATADIR ?= $(PREFIX)/share/teamboard
 SYSCONFDIR ?= /etc
+DOCDIR ?= $(PREFIX)/share/doc/teamboard
 SYSTEMDUNITDIR ?= /lib/systemd/system
+SYSUSERSDIR ?= /usr/lib/sysusers.d
+UDEVRULESDIR ?= /lib/udev/rules.d
 DESTDIR ?=
 
 B ?= build
@@ -106,13 +109,43 @@ endif
 check: DEPS_SET = build test
 check: deps
 	$(MAKE) --no-print-directory all tests
-	$(MAKE) --no-print-directory check-unit check-integration
+	$(MAKE) --no-print-directory check-unit check-systemd check-integration
 
 check-unit: $(UNIT_BINS)
 	@tools/run-unit $(UNIT_BINS)
 
 check-integration: all
 	$(Q)TEAMBOARD_BUILD=$(abspath $(B)) $(PYTHON) -m unittest discover -s tests/integration -t . -v $(if $(TESTS),-k $(TESTS))
+
+# The unit file as installed, checked by systemd itself.
+check-systemd: all
+	@mkdir -p $(B)/systemd
+	$(Q)sed 's|@SBINDIR@|$(abspath $(B))|g; s|@DOCDIR@|$(abspath .)|g' systemd/teamboard.service > $(B)/systemd/teamboard.service
+	$(Q)if command -v systemd-analyze >/dev/null; then \
+		systemd-analyze verify --man=no $(B)/systemd/teamboard.service && echo "systemd: teamboard.service verified"; \
+	else echo "systemd-analyze not found: unit not verified"; fi
+
+# libFuzzer targets, one per parser; each runs FUZZ_SECONDS on a scratch
+# copy of its committed seed corpus (tests/fuzz/corpus/<name>/).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_CFLAGS := -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude \
+	-DTEAMBOARD_VERSION='"fuzz"' -DTEAMBOARD_BOARD_DIR='"board"' $(PKG_CFLAGS)
+FUZZ_LIB_SRCS := $(filter-out src/daemon.c src/cmd.c src/payload.c,$(LIB_SRCS))
+
+fuzz: DEPS_SET = build fuzz
+fuzz: deps
+	@mkdir -p $(B)/fuzz
+	$(Q)for t in $(FUZZ_TARGETS); do \
+		echo "  FUZZ     $$t ($(FUZZ_SECONDS) s)"; \
+		clang $(FUZZ_CFLAGS) -o $(B)/fuzz/$$t tests/fuzz/fuzz_$$t.c $(FUZZ_LIB_SRCS) $(PKG_LIBS) || exit 1; \
+		rm -rf $(B)/fuzz/corpus-$$t && mkdir -p $(B)/fuzz/corpus-$$t && \
+		cp tests/fuzz/corpus/$$t/* $(B)/fuzz/corpus-$$t/ && \
+		$(B)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=1024 \
+			-print_final_stats=1 $(B)/fuzz/corpus-$$t > $(B)/fuzz/$$t.log 2>&1 || \
+			{ tail -50 $(B)/fuzz/$$t.log; exit 1; }; \
+		grep -E 'stat::number_of_executed_runs' $(B)/fuzz/$$t.log; \
+	done
 
 asan:
 	$(MAKE) --no-print-directory B=build/asan OPT='-O1 -g -fno-omit-frame-pointer' \
@@ -134,14 +167,20 @@ demo: deps
 # --- install ----------------------------------------------------------------
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/board \
-		$(DESTDIR)$(SYSCONFDIR)/teamboard $(DESTDIR)$(SYSTEMDUNITDIR)
+		$(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/teamboard $(DESTDIR)$(SYSTEMDUNITDIR) \
+		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(UDEVRULESDIR)
 	install -m 0755 $(B)/teamboardd $(DESTDIR)$(SBINDIR)/teamboardd
 	install -m 0755 $(B)/teamboardctl $(DESTDIR)$(BINDIR)/teamboardctl
 	install -m 0644 board/*.conf $(DESTDIR)$(DATADIR)/board/
 	install -m 0644 teamboard.conf.example $(DESTDIR)$(DATADIR)/teamboard.conf.example
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	cp -r docs $(DESTDIR)$(DOCDIR)/
 	test -e $(DESTDIR)$(SYSCONFDIR)/teamboard/teamboard.conf || \
 		install -m 0640 teamboard.conf.example $(DESTDIR)$(SYSCONFDIR)/teamboard/teamboard.conf
-	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/teamboard.service > $(DESTDIR)$(SYSTEMDUNITDIR)/teamboard.service
+	sed 's|@SBINDIR@|$(SBINDIR)|g; s|@DOCDIR@|$(DOCDIR)|g' systemd/teamboard.service \
+		> $(DESTDIR)$(SYSTEMDUNITDIR)/teamboard.service
+	install -m 0644 systemd/teamboard.sysusers $(DESTDIR)$(SYSUSERSDIR)/teamboard.conf
+	install -m 0644 systemd/60-teamboard-gpio.rules $(DESTDIR)$(UDEVRULESDIR)/60-teamboard-gpio.rules
 
 # --- code quality -----------------------------------------------------------
 format:
@@ -155,6 +194,6 @@ lint:
 clean:
 	rm -rf build
 
-.PHONY: all tests deps check check-unit check-integration asan valgrind demo install format lint clean
+.PHONY: all tests deps check check-unit check-integration check-systemd fuzz asan valgrind demo install format lint clean
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
