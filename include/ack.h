@@ -15,7 +15,7 @@ enum ack_source {
 	ACK_SOURCE_COUNT
 };
 
-#define ACK_ID_MAX 96
+#define ACK_ID_MAX    96
 #define BUTTON_ID_MAX 32
 
 struct ack_record {
@@ -23,13 +23,13 @@ struct ack_record {
 	char board[64];
 	char ticket_id[TICKET_ID_MAX];
 	enum alert_kind alert;
-	char agent[EVENT_NAME_MAX];	/* "" if unknown */
+	char agent[EVENT_NAME_MAX]; /* "" if unknown */
 	enum ack_source source;
-	char button[BUTTON_ID_MAX];	/* "" unless source is button */
+	char button[BUTTON_ID_MAX]; /* "" unless source is button */
 	int64_t at_ms;
 	int64_t latency_ms;
-	char event_id[EVENT_ID_MAX];	/* "" if the board raised the alert */
+	char event_id[EVENT_ID_MAX]; /* "" if the board raised the alert */
 };
 
-const char *ack_source_name(enum ack_source s);	/* "button", "mqtt", "ctl", "assign" */
+const char *ack_source_name(enum ack_source s); /* "button", "mqtt", "ctl", "assign" */
 int ack_source_from_name(const char *s, enum ack_source *out);

@@ -36,25 +36,25 @@ enum alert_state { ALERT_CLEARED, ALERT_UNACKED, ALERT_ACKED };
 
 /* A zero ack_timeout, escalate_after or feed_timeout disables that timer. */
 struct alerts_config {
-	unsigned warn_at_pct;		/* 1..99 */
+	unsigned warn_at_pct; /* 1..99 */
 	uint64_t ack_timeout_usec;
 	uint64_t escalate_after_usec;
-	uint64_t feed_timeout_usec;	/* no backend message: blind */
-	uint64_t broker_blind_usec;	/* broker unreachable: blind (10 s) */
+	uint64_t feed_timeout_usec; /* no backend message: blind */
+	uint64_t broker_blind_usec; /* broker unreachable: blind (10 s) */
 	enum priority chirp_min_priority;
-	size_t max_tickets;		/* cap on open tickets; 0: 100000 */
+	size_t max_tickets; /* cap on open tickets; 0: 100000 */
 };
 
 /* The time an operation happens at. */
 struct alerts_now {
-	uint64_t mono_usec;	/* CLOCK_MONOTONIC */
-	int64_t wall_ms;	/* best estimate of true wall time */
+	uint64_t mono_usec; /* CLOCK_MONOTONIC */
+	int64_t wall_ms;    /* best estimate of true wall time */
 };
 
 /* One ticket with its alert, as shown to people (status, display, acks). */
 struct alert_info {
 	char ticket_id[TICKET_ID_MAX];
-	enum alert_kind kind;		/* ALERT_NONE: open, nothing to do */
+	enum alert_kind kind; /* ALERT_NONE: open, nothing to do */
 	enum alert_state state;
 	bool escalated;
 	enum channel channel;
@@ -64,16 +64,16 @@ struct alert_info {
 	char customer[EVENT_TEXT_MAX];
 	char queue[EVENT_NAME_MAX];
 	char assignee[EVENT_NAME_MAX];
-	char event_id[EVENT_ID_MAX];	/* event that raised the alert; "" if
-					   the board's own SLA clock did */
-	uint64_t raised_usec;		/* when the alert became unacked */
+	char event_id[EVENT_ID_MAX]; /* event that raised the alert; "" if
+					the board's own SLA clock did */
+	uint64_t raised_usec;        /* when the alert became unacked */
 	int64_t raised_ms;
-	char acked_by[EVENT_NAME_MAX];	/* "" while unacked */
+	char acked_by[EVENT_NAME_MAX]; /* "" while unacked */
 	int64_t acked_at_ms;
-	enum sla_kind due_sla;		/* which SLA due_in_ms is about */
+	enum sla_kind due_sla; /* which SLA due_in_ms is about */
 	bool has_due;
 	bool paused;
-	int64_t due_in_ms;		/* < 0: overdue; frozen while paused */
+	int64_t due_in_ms; /* < 0: overdue; frozen while paused */
 };
 
 /* Everything needed to restore a ticket after a restart; wall times only
@@ -87,13 +87,13 @@ struct ticket_snapshot {
 	char customer[EVENT_TEXT_MAX];
 	char queue[EVENT_NAME_MAX];
 	char assignee[EVENT_NAME_MAX];
-	int64_t created_ms;		/* ts of the first event seen */
-	int64_t last_ts_ms;		/* ts of the newest event applied */
-	int64_t due_ms[SLA_KIND_COUNT];	/* 0: none */
-	bool responded;			/* first response sent */
+	int64_t created_ms;             /* ts of the first event seen */
+	int64_t last_ts_ms;             /* ts of the newest event applied */
+	int64_t due_ms[SLA_KIND_COUNT]; /* 0: none */
+	bool responded;                 /* first response sent */
 	bool paused;
 	int64_t paused_left_ms[SLA_KIND_COUNT];
-	bool backend_warning[SLA_KIND_COUNT];	/* backend said so */
+	bool backend_warning[SLA_KIND_COUNT]; /* backend said so */
 	bool backend_breached[SLA_KIND_COUNT];
 	enum alert_kind kind;
 	enum alert_state state;
@@ -111,11 +111,11 @@ struct alerts_counts {
 };
 
 struct alerts_view {
-	enum pattern lamp[LAMP_COUNT];	/* SPEC §4 lamp table */
-	enum sound repeating;		/* SOUND_NONE / ALARM / ESCALATED */
+	enum pattern lamp[LAMP_COUNT]; /* SPEC §4 lamp table */
+	enum sound repeating;          /* SOUND_NONE / ALARM / ESCALATED */
 	bool blind;
-	bool feed_stale;		/* no backend message for feed_timeout */
-	bool broker_down;		/* unreachable for broker_blind_usec */
+	bool feed_stale;  /* no backend message for feed_timeout */
+	bool broker_down; /* unreachable for broker_blind_usec */
 	bool incident;
 	char incident_title[EVENT_TEXT_MAX];
 	struct alerts_counts counts;
@@ -140,9 +140,8 @@ struct alerts_effects {
 struct alerts;
 
 /* Creates an empty engine. The feed-stale timer starts at now->mono_usec. */
-struct alerts *alerts_new(const struct alerts_config *cfg,
-			  const struct alerts_effects *fx, void *userdata,
-			  const struct alerts_now *now);
+struct alerts *alerts_new(const struct alerts_config *cfg, const struct alerts_effects *fx,
+			  void *userdata, const struct alerts_now *now);
 void alerts_free(struct alerts *a);
 void alerts_set_config(struct alerts *a, const struct alerts_config *cfg,
 		       const struct alerts_now *now);
@@ -151,19 +150,16 @@ void alerts_set_config(struct alerts *a, const struct alerts_config *cfg,
  * applied, 1 if ignored (older than the ticket's state, or about a ticket
  * the board does not know and cannot create from this event), -ENOSPC when
  * it would exceed max_tickets (-EINVAL: malformed event; -ENOMEM). */
-int alerts_apply(struct alerts *a, const struct event *ev,
-		 const struct alerts_now *now);
+int alerts_apply(struct alerts *a, const struct event *ev, const struct alerts_now *now);
 
 /* A backend message arrived (of any kind, valid or not): feed is alive. */
 void alerts_feed_seen(struct alerts *a, const struct alerts_now *now);
 /* The broker connection went up or down. */
-void alerts_broker(struct alerts *a, bool connected,
-		   const struct alerts_now *now);
+void alerts_broker(struct alerts *a, bool connected, const struct alerts_now *now);
 
 /* Restores a ticket saved before a restart, without sounds. 0, -EINVAL
  * (inconsistent snapshot), -EEXIST, -ENOSPC or -ENOMEM. */
-int alerts_restore(struct alerts *a, const struct ticket_snapshot *t,
-		   const struct alerts_now *now);
+int alerts_restore(struct alerts *a, const struct ticket_snapshot *t, const struct alerts_now *now);
 /* Sets incident mode by hand (restore, admin); the incident tone plays only
  * if with_sound and the incident was not open yet. */
 void alerts_set_incident(struct alerts *a, bool open, const char *title,
@@ -178,11 +174,10 @@ void alerts_tick(struct alerts *a, const struct alerts_now *now);
 
 /* The most urgent unacked alert: breached > warning > new; then earliest
  * due; then oldest. Returns 0 or -ENOENT. */
-int alerts_pick_next(const struct alerts *a, const struct alerts_now *now,
-		     struct alert_info *out);
+int alerts_pick_next(const struct alerts *a, const struct alerts_now *now, struct alert_info *out);
 /* The ticket `ticket_id`; -ENOENT if not open. */
-int alerts_get(const struct alerts *a, const char *ticket_id,
-	       const struct alerts_now *now, struct alert_info *out);
+int alerts_get(const struct alerts *a, const char *ticket_id, const struct alerts_now *now,
+	       struct alert_info *out);
 /* Marks the ticket's unacked alert acked by `agent`. The caller has made the
  * ack durable first. -ENOENT: no such ticket; -EALREADY: nothing unacked. */
 int alerts_ack(struct alerts *a, const char *ticket_id, const char *agent,
@@ -192,17 +187,16 @@ typedef void (*alerts_foreach_fn)(void *userdata, const struct alert_info *a);
 /* Calls fn for every open ticket, most urgent first (the order of
  * alerts_pick_next; acked after unacked; tickets without alert last).
  * fn may call alerts_ack(), nothing else that changes the engine. */
-void alerts_foreach(const struct alerts *a, const struct alerts_now *now,
-		    alerts_foreach_fn fn, void *userdata);
+void alerts_foreach(const struct alerts *a, const struct alerts_now *now, alerts_foreach_fn fn,
+		    void *userdata);
 
 /* Lamps, repeating sound, counts and banners as of now. */
-void alerts_view(const struct alerts *a, const struct alerts_now *now,
-		 struct alerts_view *out);
+void alerts_view(const struct alerts *a, const struct alerts_now *now, struct alerts_view *out);
 
 size_t alerts_open_count(const struct alerts *a);
 
-const char *alert_kind_name(enum alert_kind k);	/* "new", "warning", "breached" */
-const char *alert_state_name(enum alert_state s);	/* "unacked", "acked" */
+const char *alert_kind_name(enum alert_kind k);   /* "new", "warning", "breached" */
+const char *alert_state_name(enum alert_state s); /* "unacked", "acked" */
 /* The ack record's "alert" field: "ticket.created", "sla.warning",
  * "sla.breached". */
 const char *alert_kind_event_name(enum alert_kind k);

@@ -28,7 +28,7 @@ enum gesture {
 };
 
 struct buttons_config {
-	uint64_t debounce_usec;		/* 0 = edges are already debounced */
+	uint64_t debounce_usec; /* 0 = edges are already debounced */
 	uint64_t long_press_usec;
 	uint64_t double_press_usec;
 	uint64_t hold_usec;
@@ -36,8 +36,8 @@ struct buttons_config {
 };
 
 /* Called for each gesture; `at_usec` is when it was recognised. */
-typedef void (*buttons_gesture_fn)(void *userdata, unsigned button,
-				   enum gesture gesture, uint64_t at_usec);
+typedef void (*buttons_gesture_fn)(void *userdata, unsigned button, enum gesture gesture,
+				   uint64_t at_usec);
 
 struct buttons;
 
@@ -48,8 +48,7 @@ void buttons_set_config(struct buttons *b, const struct buttons_config *cfg);
 
 /* A raw edge: the line of `button` is now `pressed` (logical level), seen at
  * at_usec. Calls gestures whose time has come. */
-void buttons_edge(struct buttons *b, unsigned button, bool pressed,
-		  uint64_t at_usec);
+void buttons_edge(struct buttons *b, unsigned button, bool pressed, uint64_t at_usec);
 
 /* Fires gestures and debounce decisions due at or before now_usec. */
 void buttons_tick(struct buttons *b, uint64_t now_usec);
@@ -61,4 +60,4 @@ uint64_t buttons_next_deadline(const struct buttons *b);
 bool buttons_pressed(const struct buttons *b, unsigned button);
 bool buttons_stuck(const struct buttons *b, unsigned button);
 
-const char *gesture_name(enum gesture g);	/* "short", "long", ... */
+const char *gesture_name(enum gesture g); /* "short", "long", ... */

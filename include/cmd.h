@@ -17,5 +17,5 @@ enum cmd_origin { CMD_ORIGIN_CTL, CMD_ORIGIN_MQTT };
  * JSON request in `request` (not NUL-terminated). Returns the reply, to
  * release with payload_free(); never NULL except when out of memory.
  * `*watch` (may be NULL) is set when the client asked to watch. */
-char *cmd_handle(struct daemon *d, enum cmd_origin origin, const char *verb,
-		 const char *request, size_t len, bool *watch);
+char *cmd_handle(struct daemon *d, enum cmd_origin origin, const char *verb, const char *request,
+		 size_t len, bool *watch);

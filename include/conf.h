@@ -17,7 +17,7 @@
 #include "signals.h"
 
 #define CONF_MAX_TOPICS 8
-#define CONF_PATH_MAX 256
+#define CONF_PATH_MAX   256
 
 enum gpio_backend { GPIO_BACKEND_LIBGPIOD, GPIO_BACKEND_SIM };
 enum mqtt_protocol { MQTT_PROTOCOL_311, MQTT_PROTOCOL_5 };
@@ -33,12 +33,12 @@ enum button_action {
 };
 
 struct conf {
-	char path[CONF_PATH_MAX];	/* file it came from ("" = defaults) */
+	char path[CONF_PATH_MAX]; /* file it came from ("" = defaults) */
 
 	struct {
-		char id[64];		/* required, [a-z0-9-] */
+		char id[64]; /* required, [a-z0-9-] */
 		char profile[CONF_PATH_MAX];
-		char profile_dir[CONF_PATH_MAX];	/* installed board/ folder */
+		char profile_dir[CONF_PATH_MAX]; /* installed board/ folder */
 	} board;
 
 	struct {
@@ -47,20 +47,20 @@ struct conf {
 
 	struct {
 		char host[256];
-		int port;		/* 0 = 1883, or 8883 with tls */
+		int port; /* 0 = 1883, or 8883 with tls */
 		enum mqtt_protocol protocol;
-		char client_id[128];	/* "" = teamboard-<board.id> */
+		char client_id[128]; /* "" = teamboard-<board.id> */
 		char events_topics[CONF_MAX_TOPICS][256];
 		unsigned n_events_topics;
 		uint64_t keepalive_usec;
 		char username[128];
 		char password_file[CONF_PATH_MAX];
-		char password[256];	/* from password_file; secret */
+		char password[256]; /* from password_file; secret */
 		bool tls;
 		char cafile[CONF_PATH_MAX];
 		char certfile[CONF_PATH_MAX];
 		char keyfile[CONF_PATH_MAX];
-		size_t max_payload;	/* bytes */
+		size_t max_payload; /* bytes */
 	} mqtt;
 
 	struct {
@@ -74,8 +74,8 @@ struct conf {
 	} control;
 
 	struct {
-		char listen[128];	/* "" disables the HTTP server */
-		char language[8];	/* en | ru | pl | da */
+		char listen[128]; /* "" disables the HTTP server */
+		char language[8]; /* en | ru | pl | da */
 	} display;
 
 	struct {
@@ -88,7 +88,7 @@ struct conf {
 		uint64_t silence_for_usec;
 		char quiet_hours_text[256];
 		struct quiet_hours quiet_hours;
-		unsigned audible_in_quiet;	/* bit (1u << enum sound) */
+		unsigned audible_in_quiet; /* bit (1u << enum sound) */
 		bool assign_acks;
 	} alerts;
 
@@ -117,9 +117,8 @@ int conf_load(const char *path, struct conf *c, struct conf_error *err);
 /* Sets one key ("section", "key", textual value) as the file would;
  * used by the file parser and by runtime config_set. `file`/`line` are
  * only used for the error. */
-int conf_set(struct conf *c, const char *section, const char *key,
-	     const char *value, const char *file, int line,
-	     struct conf_error *err);
+int conf_set(struct conf *c, const char *section, const char *key, const char *value,
+	     const char *file, int line, struct conf_error *err);
 
 /* Checks cross-key rules after all keys are set. */
 int conf_validate(struct conf *c, struct conf_error *err);
@@ -142,5 +141,4 @@ bool conf_key_at(size_t i, const char **section, const char **key);
  * (durations "30s", sizes "64KiB", lists joined with ", "). The password
  * itself is never returned: mqtt.password_file gives the file name.
  * Returns 0, -ENOENT for an unknown key, -ENOSPC if `size` is too small. */
-int conf_get(const struct conf *c, const char *section, const char *key,
-	     char *buf, size_t size);
+int conf_get(const struct conf *c, const char *section, const char *key, char *buf, size_t size);

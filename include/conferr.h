@@ -9,22 +9,21 @@
 
 struct conf_error {
 	char file[256];
-	int line;		/* 0: not tied to a line */
-	char key[80];		/* "section.key", "" if none */
+	int line;     /* 0: not tied to a line */
+	char key[80]; /* "section.key", "" if none */
 	char message[256];
 };
 
 /* Fills `err` (NULL-safe) and returns -EINVAL. */
-int conf_error_set(struct conf_error *err, const char *file, int line,
-		   const char *key, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+int conf_error_set(struct conf_error *err, const char *file, int line, const char *key,
+		   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* "file:line: key: message" (parts that are empty are left out). */
 void conf_error_format(const struct conf_error *err, char *buf, size_t size);
 
 /* Caps on an INI file: a longer file or line is an error, not truncated. */
 #define CONF_INI_MAX_BYTES (1024 * 1024)
-#define CONF_INI_MAX_LINE 4096
+#define CONF_INI_MAX_LINE  4096
 
 /* Called for each "[section]" header and each "key = value" line, with the
  * 1-based line number. Return 0, or a negative errno after filling `err`
@@ -32,9 +31,8 @@ void conf_error_format(const struct conf_error *err, char *buf, size_t size);
  * until the callback returns. */
 typedef int (*conf_ini_section_fn)(void *user, const char *section, int line,
 				   struct conf_error *err);
-typedef int (*conf_ini_key_fn)(void *user, const char *section,
-			       const char *key, const char *value, int line,
-			       struct conf_error *err);
+typedef int (*conf_ini_key_fn)(void *user, const char *section, const char *key, const char *value,
+			       int line, struct conf_error *err);
 
 /* Parses the INI file at `path` (a regular file) with libinih. Lines are
  * trimmed; '#' and ';' start a comment at the start of a line or after
@@ -42,8 +40,8 @@ typedef int (*conf_ini_key_fn)(void *user, const char *section,
  * value is removed; indented lines are ordinary lines (no continuations).
  * Syntax errors, control characters and over-long lines are errors naming
  * file and line. Returns 0 or the first error (-EINVAL or -errno). */
-int conf_ini_parse(const char *path, conf_ini_section_fn on_section,
-		   conf_ini_key_fn on_key, void *user, struct conf_error *err);
+int conf_ini_parse(const char *path, conf_ini_section_fn on_section, conf_ini_key_fn on_key,
+		   void *user, struct conf_error *err);
 
 /* "true/yes/on/1" and "false/no/off/0" (any case). 0 or -EINVAL. */
 int conf_parse_bool(const char *s, bool *out);

@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define CTL_LINE_MAX (64 * 1024)
+#define CTL_LINE_MAX   (64 * 1024)
 #define CTL_OUTBUF_MAX (1024 * 1024)
 
 struct loop;
@@ -22,8 +22,8 @@ struct ctl_client;
 /* `line` is NUL-terminated without its '\n' and valid until the callback
  * returns; `client` stays valid until the callback returns (replying later
  * is not supported). */
-typedef void (*ctl_request_fn)(void *userdata, struct ctl_client *client,
-			       const char *line, size_t len);
+typedef void (*ctl_request_fn)(void *userdata, struct ctl_client *client, const char *line,
+			       size_t len);
 
 /* Binds `path` (mode 0660; a stale socket file is replaced, a live one is
  * an error -EADDRINUSE) and starts accepting. NULL with *err on failure. */

@@ -17,9 +17,9 @@
 #include "loop.h"
 #include "signals.h"
 
-#define DAEMON_SOUND_LOG 32
+#define DAEMON_SOUND_LOG    32
 #define DAEMON_MAX_INFLIGHT 16
-#define DAEMON_SIM_STEPS 8
+#define DAEMON_SIM_STEPS    8
 
 struct store;
 struct gpio;
@@ -39,14 +39,14 @@ struct sim_script {
 	unsigned button;
 	unsigned n, next;
 	uint64_t start_usec;
-	uint64_t at_usec[DAEMON_SIM_STEPS];	/* offsets from start */
+	uint64_t at_usec[DAEMON_SIM_STEPS]; /* offsets from start */
 	bool level[DAEMON_SIM_STEPS];
 };
 
 struct daemon_stats {
-	uint64_t messages;		/* MQTT messages on event topics */
+	uint64_t messages; /* MQTT messages on event topics */
 	uint64_t events_applied;
-	uint64_t events_ignored;	/* stale or about unknown tickets */
+	uint64_t events_ignored; /* stale or about unknown tickets */
 	uint64_t events_duplicate;
 	uint64_t events_rejected;
 	uint64_t acks;
@@ -71,23 +71,23 @@ struct daemon {
 
 	struct loop_io gpio_io[BOARD_MAX_BUTTONS];
 	struct loop_hook before_sleep;
-	struct loop_timer wake_timer;	/* earliest domain deadline */
-	struct loop_timer state_timer;	/* rate-limited state publish */
+	struct loop_timer wake_timer;  /* earliest domain deadline */
+	struct loop_timer state_timer; /* rate-limited state publish */
 	struct loop_timer health_timer;
 	struct loop_timer retention_timer;
 	struct loop_timer watchdog_timer;
 	uint64_t watchdog_usec;
 
 	/* Sound policy. Wall times are for display; the monotonic ones count. */
-	uint64_t muted_until_usec;	/* 0: not muted */
+	uint64_t muted_until_usec; /* 0: not muted */
 	int64_t muted_until_ms;
 	uint64_t silenced_until_usec;
 	int64_t silenced_until_ms;
 	bool quiet;
 	uint64_t quiet_next_usec;
-	bool resound;			/* mute/silence/quiet ended: remind */
+	bool resound; /* mute/silence/quiet ended: remind */
 	unsigned last_unacked;
-	bool incident_saved;		/* incident as last persisted */
+	bool incident_saved; /* incident as last persisted */
 	char incident_title[EVENT_TEXT_MAX];
 
 	/* Clock: while unsynchronised, backend ts gives the skew estimate. */
@@ -103,10 +103,10 @@ struct daemon {
 	} inflight[DAEMON_MAX_INFLIGHT];
 	size_t n_inflight;
 
-	bool dirty;			/* something visible changed */
-	bool state_pending;		/* state topic needs a publish */
+	bool dirty;         /* something visible changed */
+	bool state_pending; /* state topic needs a publish */
 	uint64_t state_last_usec;
-	char status_state[16];		/* last "ready"/"alert" published */
+	char status_state[16]; /* last "ready"/"alert" published */
 	bool broker_connected;
 
 	struct sound_log_entry sounds[DAEMON_SOUND_LOG];
@@ -115,17 +115,17 @@ struct daemon {
 
 	struct daemon_stats stats;
 	struct log_ratelimit reject_rl;
-	uint64_t errors_window_usec;	/* error reports published ... */
-	unsigned errors_in_window;	/* ... in the current second */
+	uint64_t errors_window_usec; /* error reports published ... */
+	unsigned errors_in_window;   /* ... in the current second */
 	struct log_ratelimit store_rl;
-	char topic_prefix[96];		/* "teamboard/<board>/" */
+	char topic_prefix[96]; /* "teamboard/<board>/" */
 	int exit_code;
 };
 
 /* Opens everything described by `conf` and `profile` (copied). On failure
  * logs why and returns NULL with *exit_code set (78 config, 1 other). */
-struct daemon *daemon_new(const struct conf *conf,
-			  const struct board_profile *profile, int *exit_code);
+struct daemon *daemon_new(const struct conf *conf, const struct board_profile *profile,
+			  int *exit_code);
 /* Runs the loop until SIGTERM/SIGINT; returns the exit code. */
 int daemon_run(struct daemon *d);
 /* Stops cleanly: outputs off, "offline" published, store flushed. */
@@ -138,9 +138,8 @@ struct alerts_now daemon_now(const struct daemon *d);
  * most urgent one (neither). Each ack is durably stored before the ack
  * beep. `acked`/`max` receive the records (may be NULL). Returns the
  * number acked, -ENOENT if nothing to ack, -EIO if the store failed. */
-int daemon_ack(struct daemon *d, const char *ticket_id, bool all,
-	       const char *agent, enum ack_source source, const char *button,
-	       struct ack_record *acked, size_t max);
+int daemon_ack(struct daemon *d, const char *ticket_id, bool all, const char *agent,
+	       enum ack_source source, const char *button, struct ack_record *acked, size_t max);
 
 void daemon_silence(struct daemon *d, uint64_t for_usec);
 void daemon_mute(struct daemon *d, uint64_t for_usec);

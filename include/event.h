@@ -10,10 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define EVENT_ID_MAX 128	/* bytes incl. NUL */
-#define TICKET_ID_MAX 64
-#define EVENT_TEXT_MAX 256	/* subject, customer, title */
-#define EVENT_NAME_MAX 64	/* queue, agent */
+#define EVENT_ID_MAX          128 /* bytes incl. NUL */
+#define TICKET_ID_MAX         64
+#define EVENT_TEXT_MAX        256 /* subject, customer, title */
+#define EVENT_NAME_MAX        64  /* queue, agent */
 #define EVENT_MAX_PER_MESSAGE 1000
 
 enum event_type {
@@ -49,13 +49,7 @@ enum channel {
 };
 
 /* Ordered: a higher value is more urgent. */
-enum priority {
-	PRIORITY_LOW,
-	PRIORITY_NORMAL,
-	PRIORITY_HIGH,
-	PRIORITY_URGENT,
-	PRIORITY_COUNT
-};
+enum priority { PRIORITY_LOW, PRIORITY_NORMAL, PRIORITY_HIGH, PRIORITY_URGENT, PRIORITY_COUNT };
 
 /* Which SLA an sla.* event is about ("sla" field; default first_response). */
 enum sla_kind { SLA_FIRST_RESPONSE, SLA_RESOLUTION, SLA_KIND_COUNT };
@@ -64,8 +58,7 @@ enum sla_kind { SLA_FIRST_RESPONSE, SLA_RESOLUTION, SLA_KIND_COUNT };
  * not carry has its has_* flag false (ticket.updated changes only those). */
 struct event_ticket {
 	char id[TICKET_ID_MAX];
-	bool has_channel, has_priority, has_public, has_subject, has_customer,
-		has_queue;
+	bool has_channel, has_priority, has_public, has_subject, has_customer, has_queue;
 	enum channel channel;
 	enum priority priority;
 	bool public;
@@ -78,13 +71,13 @@ struct event_ticket {
 struct event {
 	char id[EVENT_ID_MAX];
 	enum event_type type;
-	int64_t ts_ms;		/* backend's wall clock, ms since epoch */
-	bool has_ticket;	/* true for ticket.* and sla.* */
+	int64_t ts_ms;   /* backend's wall clock, ms since epoch */
+	bool has_ticket; /* true for ticket.* and sla.* */
 	struct event_ticket ticket;
-	enum sla_kind sla;	/* sla.* events */
-	char agent[EVENT_NAME_MAX];	/* ticket.assigned: "agent" (or ticket.assignee) */
-	char incident_id[TICKET_ID_MAX];	/* incident.*: incident.id */
-	char incident_title[EVENT_TEXT_MAX];	/* incident.*: incident.title */
+	enum sla_kind sla;                   /* sla.* events */
+	char agent[EVENT_NAME_MAX];          /* ticket.assigned: "agent" (or ticket.assignee) */
+	char incident_id[TICKET_ID_MAX];     /* incident.*: incident.id */
+	char incident_title[EVENT_TEXT_MAX]; /* incident.*: incident.title */
 };
 
 /* Called once per valid event; `ev` is valid until the callback returns. */
@@ -93,16 +86,14 @@ typedef void (*event_accept_fn)(void *userdata, const struct event *ev);
  * all). `event_id` is NULL when the event had no usable id; `reason` is a
  * short English sentence naming the field, e.g. "ticket.channel: unknown
  * value 'myspace'". */
-typedef void (*event_reject_fn)(void *userdata, const char *event_id,
-				const char *reason);
+typedef void (*event_reject_fn)(void *userdata, const char *event_id, const char *reason);
 
 /* Parses one MQTT payload (not NUL-terminated) holding one event object or an
  * array of them. At most `max_events` events are looked at; the rest are
  * rejected with a reason. Returns the number of accepted events, or -EINVAL
  * when the payload as a whole is unusable (the reject callback was called). */
-int event_parse(const void *payload, size_t len, size_t max_events,
-		event_accept_fn on_accept, event_reject_fn on_reject,
-		void *userdata);
+int event_parse(const void *payload, size_t len, size_t max_events, event_accept_fn on_accept,
+		event_reject_fn on_reject, void *userdata);
 
 /* Names as on the wire ("ticket.created", "facebook", "urgent",
  * "first_response"), and back. *_from_name return -EINVAL if unknown. */

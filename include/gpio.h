@@ -17,15 +17,13 @@ struct gpio;
 
 /* Called for each button edge; `pressed` is the logical level read when the
  * edge was handled, `at_usec` its monotonic time. */
-typedef void (*gpio_edge_fn)(void *userdata, unsigned button, bool pressed,
-			     uint64_t at_usec);
+typedef void (*gpio_edge_fn)(void *userdata, unsigned button, bool pressed, uint64_t at_usec);
 
 struct gpio_ops {
 	const char *name;
 	/* requests the lines, sets g->priv; on failure releases everything
 	 * it took and fills `why` */
-	int (*open)(struct gpio *g, const struct board_profile *p, char *why,
-		    size_t why_size);
+	int (*open)(struct gpio *g, const struct board_profile *p, char *why, size_t why_size);
 	void (*close)(struct gpio *g);
 	int (*set)(struct gpio *g, enum output o, bool on);
 	int (*get_button)(struct gpio *g, unsigned button, bool *pressed);
@@ -44,8 +42,7 @@ const struct gpio_ops *gpio_backend(const char *name);
 /* Opens the lines of profile `p` with `ops`; all outputs start off. On
  * failure returns NULL with a reason naming the role, chip and line. */
 struct gpio *gpio_new(const struct gpio_ops *ops, const struct board_profile *p,
-		      gpio_edge_fn on_edge, void *userdata, char *why,
-		      size_t why_size);
+		      gpio_edge_fn on_edge, void *userdata, char *why, size_t why_size);
 /* Drives every output off, then releases the lines. NULL-safe. */
 void gpio_free(struct gpio *g);
 
@@ -57,7 +54,7 @@ bool gpio_has_output(const struct gpio *g, enum output o);
 int gpio_all_off(struct gpio *g);
 size_t gpio_fds(struct gpio *g, int *fds, size_t max);
 int gpio_dispatch(struct gpio *g, int fd);
-unsigned gpio_errors(const struct gpio *g);	/* failed sets so far */
+unsigned gpio_errors(const struct gpio *g); /* failed sets so far */
 const struct board_profile *gpio_profile(const struct gpio *g);
 
 /* --- Shared between gpio.c and the backends only. --- */
@@ -68,7 +65,7 @@ struct gpio {
 	void *userdata;
 	bool out[OUTPUT_COUNT];
 	unsigned errors;
-	void *priv;			/* backend state */
+	void *priv; /* backend state */
 };
 
 /* --- The sim backend (SPEC §10). Other backends return -EOPNOTSUPP. --- */
@@ -82,16 +79,14 @@ struct gpio_sim_transition {
 
 /* Presses (pressed = true) or releases a simulated button now; the edge
  * goes through the same callback as a real one. */
-int gpio_sim_set_button(struct gpio *g, unsigned button, bool pressed,
-			uint64_t at_usec);
+int gpio_sim_set_button(struct gpio *g, unsigned button, bool pressed, uint64_t at_usec);
 /* Recent transitions of an output line, oldest first; returns the count. */
-size_t gpio_sim_history(const struct gpio *g, enum output o,
-			struct gpio_sim_transition *out, size_t max);
+size_t gpio_sim_history(const struct gpio *g, enum output o, struct gpio_sim_transition *out,
+			size_t max);
 bool gpio_is_sim(const struct gpio *g);
 
 /* gpio_sim.c's side of the two wrappers above; gpio.c calls them only for a
  * gpio opened by the sim backend. Not for other callers. */
-int gpio_sim_backend_set_button(struct gpio *g, unsigned button, bool pressed,
-				uint64_t at_usec);
+int gpio_sim_backend_set_button(struct gpio *g, unsigned button, bool pressed, uint64_t at_usec);
 size_t gpio_sim_backend_history(const struct gpio *g, enum output o,
 				struct gpio_sim_transition *out, size_t max);

@@ -21,14 +21,13 @@ enum log_level {
 void log_init(enum log_level max_level);
 void log_set_max_level(enum log_level max_level);
 
-void log_printf(enum log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void log_printf(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define log_error(...) log_printf(LOG_LEVEL_ERR, __VA_ARGS__)
+#define log_error(...)   log_printf(LOG_LEVEL_ERR, __VA_ARGS__)
 #define log_warning(...) log_printf(LOG_LEVEL_WARNING, __VA_ARGS__)
-#define log_notice(...) log_printf(LOG_LEVEL_NOTICE, __VA_ARGS__)
-#define log_info(...) log_printf(LOG_LEVEL_INFO, __VA_ARGS__)
-#define log_debug(...) log_printf(LOG_LEVEL_DEBUG, __VA_ARGS__)
+#define log_notice(...)  log_printf(LOG_LEVEL_NOTICE, __VA_ARGS__)
+#define log_info(...)    log_printf(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_debug(...)   log_printf(LOG_LEVEL_DEBUG, __VA_ARGS__)
 
 /* A token bucket for repeating warnings: at most `burst` lines, then one
  * per `interval_usec`; suppressed lines are counted and reported with the
@@ -41,8 +40,10 @@ struct log_ratelimit {
 	unsigned suppressed;
 };
 
-#define LOG_RATELIMIT_INIT(interval, burst_) \
-	{ .interval_usec = (interval), .burst = (burst_) }
+#define LOG_RATELIMIT_INIT(interval, burst_)                                                       \
+	{                                                                                          \
+		.interval_usec = (interval), .burst = (burst_)                                     \
+	}
 
-void log_ratelimited(struct log_ratelimit *rl, enum log_level level,
-		     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void log_ratelimited(struct log_ratelimit *rl, enum log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));

@@ -19,10 +19,9 @@ char *payload_ack(const struct ack_record *a);
 char *payload_status(struct daemon *d);
 /* Retained teamboard/<board>/status: {"state":…,"version":…,"since":…}. */
 char *payload_board_status(const char *state, int64_t since_ms);
-char *payload_error(const char *board, const char *topic, const char *event_id,
-		    const char *reason, int64_t at_ms);
-char *payload_escalation(const char *board, const struct alert_info *a,
-			 int64_t at_ms);
+char *payload_error(const char *board, const char *topic, const char *event_id, const char *reason,
+		    int64_t at_ms);
+char *payload_escalation(const char *board, const struct alert_info *a, int64_t at_ms);
 char *payload_health(struct daemon *d);
 /* The sim backend's lines, buttons and recent sounds (SPEC §10). */
 char *payload_sim_state(struct daemon *d);

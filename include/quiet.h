@@ -10,9 +10,9 @@
 #define QUIET_MAX_WINDOWS 16
 
 struct quiet_window {
-	uint8_t days;		/* bit 0 = Monday ... bit 6 = Sunday */
-	uint16_t start_min;	/* minutes after local midnight, 0..1439 */
-	uint16_t end_min;	/* 1..1440 */
+	uint8_t days;       /* bit 0 = Monday ... bit 6 = Sunday */
+	uint16_t start_min; /* minutes after local midnight, 0..1439 */
+	uint16_t end_min;   /* 1..1440 */
 };
 
 struct quiet_hours {
@@ -22,8 +22,7 @@ struct quiet_hours {
 
 /* Parses the config syntax; an empty string means no windows. Returns 0 or
  * -EINVAL with a reason in `why`. */
-int quiet_parse(const char *s, struct quiet_hours *out, char *why,
-		size_t why_size);
+int quiet_parse(const char *s, struct quiet_hours *out, char *why, size_t why_size);
 
 /* Whether wall time `wall_ms` falls in a window, in time zone `tz` (IANA
  * name, e.g. "Europe/Warsaw"); `*next_change_ms` gets the next wall time at

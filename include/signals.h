@@ -13,23 +13,16 @@
 #include <stdint.h>
 
 /* Outputs of a board. The first four are lamps (enum lamp shares values). */
-enum output {
-	OUTPUT_RED,
-	OUTPUT_AMBER,
-	OUTPUT_GREEN,
-	OUTPUT_BLUE,
-	OUTPUT_BUZZER,
-	OUTPUT_COUNT
-};
+enum output { OUTPUT_RED, OUTPUT_AMBER, OUTPUT_GREEN, OUTPUT_BLUE, OUTPUT_BUZZER, OUTPUT_COUNT };
 
 enum lamp { LAMP_RED, LAMP_AMBER, LAMP_GREEN, LAMP_BLUE, LAMP_COUNT };
 
 enum pattern {
 	PATTERN_OFF,
 	PATTERN_STEADY,
-	PATTERN_SLOW,	/* 1 Hz */
-	PATTERN_FAST,	/* 4 Hz */
-	PATTERN_BLIND,	/* short blink every 2 s */
+	PATTERN_SLOW,  /* 1 Hz */
+	PATTERN_FAST,  /* 4 Hz */
+	PATTERN_BLIND, /* short blink every 2 s */
 	PATTERN_COUNT
 };
 
@@ -52,14 +45,12 @@ struct signals *signals_new(uint64_t now_usec);
 void signals_free(struct signals *s);
 
 /* Sets a lamp's pattern. Flashing patterns keep the common phase. */
-void signals_set_lamp(struct signals *s, enum lamp lamp, enum pattern p,
-		      uint64_t now_usec);
+void signals_set_lamp(struct signals *s, enum lamp lamp, enum pattern p, uint64_t now_usec);
 enum pattern signals_lamp(const struct signals *s, enum lamp lamp);
 
 /* Sets the repeating buzzer pattern (SOUND_NONE, SOUND_ALARM or
  * SOUND_ESCALATED); a change restarts the pattern at now_usec. */
-void signals_set_repeating(struct signals *s, enum sound sound,
-			   uint64_t now_usec);
+void signals_set_repeating(struct signals *s, enum sound sound, uint64_t now_usec);
 enum sound signals_repeating(const struct signals *s);
 
 /* Queues a one-shot sound (chirp, warn, incident, ack, nack). One-shots play
@@ -71,16 +62,13 @@ void signals_play(struct signals *s, enum sound sound, uint64_t now_usec);
 void signals_stop_sounds(struct signals *s, uint64_t now_usec);
 
 /* All lamps steady on (buzzer untouched) for duration_usec, then back. */
-void signals_lamp_test(struct signals *s, uint64_t duration_usec,
-		       uint64_t now_usec);
+void signals_lamp_test(struct signals *s, uint64_t duration_usec, uint64_t now_usec);
 /* All lamps flash fast together for duration_usec so a person can find the
  * board, then back. */
-void signals_identify(struct signals *s, uint64_t duration_usec,
-		      uint64_t now_usec);
+void signals_identify(struct signals *s, uint64_t duration_usec, uint64_t now_usec);
 
 /* Output levels (true = on, logical, before active-low) at now_usec. */
-void signals_outputs(struct signals *s, uint64_t now_usec,
-		     bool out[OUTPUT_COUNT]);
+void signals_outputs(struct signals *s, uint64_t now_usec, bool out[OUTPUT_COUNT]);
 
 /* Earliest time > now_usec at which signals_outputs() may change;
  * UINT64_MAX if nothing will change by itself. */
@@ -89,7 +77,7 @@ uint64_t signals_next_change(struct signals *s, uint64_t now_usec);
 /* The sound audible now (one-shot or repeating), for status and sim state. */
 enum sound signals_sound_now(struct signals *s, uint64_t now_usec);
 
-const char *pattern_name(enum pattern p);	/* "off", "steady", ... */
-const char *sound_name(enum sound s);		/* "off", "chirp", ... */
-const char *output_name(enum output o);		/* "red", ..., "buzzer" */
+const char *pattern_name(enum pattern p); /* "off", "steady", ... */
+const char *sound_name(enum sound s);     /* "off", "chirp", ... */
+const char *output_name(enum output o);   /* "red", ..., "buzzer" */
 int sound_from_name(const char *name, enum sound *out);

@@ -26,9 +26,8 @@ struct store;
 
 /* Opens or creates the database at `path`, migrates the schema, sets WAL.
  * On failure returns NULL and sets *err (-errno) and errmsg. */
-struct store *store_open(const char *path, int *err, char *errmsg,
-			 size_t errmsg_size);
-void store_free(struct store *s);	/* flushes; NULL-safe */
+struct store *store_open(const char *path, int *err, char *errmsg, size_t errmsg_size);
+void store_free(struct store *s); /* flushes; NULL-safe */
 
 const char *store_errmsg(const struct store *s);
 
@@ -52,20 +51,19 @@ int store_next_ack_seq(struct store *s, uint64_t *seq);
 /* Durably commits acks: inserts each record into the ack log and its
  * payload (`payloads[i]`, published on `topic`) into the outbox, in order,
  * in one transaction with synchronous=FULL. */
-int store_ack_commit(struct store *s, const struct ack_record *acks,
-		     const char *const *payloads, size_t n, const char *topic);
+int store_ack_commit(struct store *s, const struct ack_record *acks, const char *const *payloads,
+		     size_t n, const char *topic);
 
 /* Outbox: rows not yet acknowledged by the broker, oldest first. */
 struct outbox_row {
 	int64_t row_id;
 	char topic[256];
-	char *payload;		/* owned by the row; outbox_row_done() frees */
+	char *payload; /* owned by the row; outbox_row_done() frees */
 	size_t payload_len;
 };
 /* Fetches up to `max` unsent rows with row_id > after_row_id, in order.
  * Returns the number fetched. */
-int store_outbox_fetch(struct store *s, int64_t after_row_id,
-		       struct outbox_row *rows, size_t max);
+int store_outbox_fetch(struct store *s, int64_t after_row_id, struct outbox_row *rows, size_t max);
 void outbox_row_done(struct outbox_row *row);
 /* Marks a row delivered (PUBACK received). Batched. */
 int store_outbox_sent(struct store *s, int64_t row_id);
@@ -75,39 +73,35 @@ int64_t store_outbox_depth(struct store *s);
 /* Open tickets (batched). */
 int store_ticket_save(struct store *s, const struct ticket_snapshot *t);
 int store_ticket_remove(struct store *s, const char *ticket_id);
-typedef void (*store_ticket_fn)(void *userdata,
-				const struct ticket_snapshot *t);
+typedef void (*store_ticket_fn)(void *userdata, const struct ticket_snapshot *t);
 int store_tickets_load(struct store *s, store_ticket_fn fn, void *userdata);
 
 /* The ack log: records with at_ms in [since_ms, until_ms) (0 = open end),
  * optionally of one agent (NULL = all), newest first, at most `limit`
  * (0 = no limit). Returns the number of records passed to fn. */
 typedef void (*store_ack_fn)(void *userdata, const struct ack_record *a);
-int store_acks_query(struct store *s, int64_t since_ms, int64_t until_ms,
-		     const char *agent, size_t limit, store_ack_fn fn,
-		     void *userdata);
+int store_acks_query(struct store *s, int64_t since_ms, int64_t until_ms, const char *agent,
+		     size_t limit, store_ack_fn fn, void *userdata);
 
 /* Settings (small key/value pairs that must survive restarts: mute end,
  * incident, runtime config). Set/delete commit durably at once; delete of
  * an unset key is not an error. store_setting_get returns -ENOENT if unset,
  * -ERANGE if `size` is too small. Longer keys/values: -EINVAL. */
-#define STORE_SETTING_KEY_MAX 128	/* bytes, without the NUL */
+#define STORE_SETTING_KEY_MAX   128 /* bytes, without the NUL */
 #define STORE_SETTING_VALUE_MAX 4096
 int store_setting_set(struct store *s, const char *key, const char *value);
-int store_setting_get(struct store *s, const char *key, char *value,
-		      size_t size);
+int store_setting_get(struct store *s, const char *key, char *value, size_t size);
 int store_setting_delete(struct store *s, const char *key);
 
 /* Audit trail of admin actions and faults (batched). */
-int store_audit(struct store *s, int64_t wall_ms, const char *actor,
-		const char *action, const char *detail);
+int store_audit(struct store *s, int64_t wall_ms, const char *actor, const char *action,
+		const char *detail);
 
 /* Deletes acks older than ack_retention, audit rows older than
  * audit_retention, dedupe ids older than dedupe_keep and delivered outbox
  * rows, in bounded batches. Returns the number of rows deleted. */
-int store_retention(struct store *s, int64_t now_wall_ms,
-		    uint64_t ack_retention_usec, uint64_t audit_retention_usec,
-		    uint64_t dedupe_keep_usec);
+int store_retention(struct store *s, int64_t now_wall_ms, uint64_t ack_retention_usec,
+		    uint64_t audit_retention_usec, uint64_t dedupe_keep_usec);
 
 /* Size of the database file and WAL in bytes. */
 int64_t store_size_bytes(struct store *s);

@@ -13,8 +13,8 @@
 /* Typed as uint64_t/int64_t (not ULL/LL) so that `usec / USEC_PER_SEC`
  * stays uint64_t and prints with PRIu64 on every ABI. */
 #define USEC_PER_MSEC UINT64_C(1000)
-#define USEC_PER_SEC UINT64_C(1000000)
-#define MSEC_PER_SEC INT64_C(1000)
+#define USEC_PER_SEC  UINT64_C(1000000)
+#define MSEC_PER_SEC  INT64_C(1000)
 #define USEC_INFINITY UINT64_MAX
 
 /* Current CLOCK_MONOTONIC time in microseconds. */

@@ -75,10 +75,10 @@
 #include "alerts.h"
 
 #define ALERTS_DEFAULT_MAX_TICKETS 100000
-#define TOMB_MAX 4096
-#define TOMB_SLOTS 8192		/* power of two, >= 2 * TOMB_MAX */
-#define HASH_MIN_SLOTS 64
-#define NO_INDEX UINT32_MAX
+#define TOMB_MAX                   4096
+#define TOMB_SLOTS                 8192 /* power of two, >= 2 * TOMB_MAX */
+#define HASH_MIN_SLOTS             64
+#define NO_INDEX                   UINT32_MAX
 /* Wall differences beyond a century are clamped: hostile timestamps must not
  * overflow the microsecond arithmetic. */
 #define SPAN_MAX_MS (100LL * 366 * 24 * 3600 * 1000)
@@ -97,32 +97,29 @@ enum tstr {
 };
 
 static const size_t str_max[STR_COUNT] = {
-	[STR_ID] = TICKET_ID_MAX,
-	[STR_SUBJECT] = EVENT_TEXT_MAX,
-	[STR_CUSTOMER] = EVENT_TEXT_MAX,
-	[STR_QUEUE] = EVENT_NAME_MAX,
-	[STR_ASSIGNEE] = EVENT_NAME_MAX,
-	[STR_EVENT_ID] = EVENT_ID_MAX,
+	[STR_ID] = TICKET_ID_MAX,        [STR_SUBJECT] = EVENT_TEXT_MAX,
+	[STR_CUSTOMER] = EVENT_TEXT_MAX, [STR_QUEUE] = EVENT_NAME_MAX,
+	[STR_ASSIGNEE] = EVENT_NAME_MAX, [STR_EVENT_ID] = EVENT_ID_MAX,
 	[STR_ACKED_BY] = EVENT_NAME_MAX,
 };
 
 struct ticket {
-	char *str;			/* blob; str[0] == '\0' */
+	char *str; /* blob; str[0] == '\0' */
 	uint16_t str_off[STR_COUNT];
 	uint32_t hash;
-	uint32_t heap_idx;		/* NO_INDEX: nothing pending */
+	uint32_t heap_idx; /* NO_INDEX: nothing pending */
 	int64_t created_ms, last_ts_ms;
-	int64_t due_ms[SLA_KIND_COUNT];		/* backend's; 0: none */
-	int64_t shift_usec[SLA_KIND_COUNT];	/* paused time added to due */
-	int64_t due_usec[SLA_KIND_COUNT];	/* monotonic; may be < 0 */
-	uint64_t paused_usec;		/* when the clocks froze */
+	int64_t due_ms[SLA_KIND_COUNT];     /* backend's; 0: none */
+	int64_t shift_usec[SLA_KIND_COUNT]; /* paused time added to due */
+	int64_t due_usec[SLA_KIND_COUNT];   /* monotonic; may be < 0 */
+	uint64_t paused_usec;               /* when the clocks froze */
 	/* Signed: a restored alert may have been raised before this boot, and
 	 * its escalation and ack timeout must still count from then. */
 	int64_t raised_usec, acked_usec;
 	uint64_t deadline_usec;
 	int64_t raised_ms, acked_at_ms;
 	uint8_t channel, priority, kind, state;
-	uint8_t level[SLA_KIND_COUNT];	/* enum level reached, board or backend */
+	uint8_t level[SLA_KIND_COUNT]; /* enum level reached, board or backend */
 	bool public, responded, paused, escalated;
 	bool backend_warning[SLA_KIND_COUNT];
 	bool backend_breached[SLA_KIND_COUNT];
@@ -139,30 +136,30 @@ struct alerts {
 	struct alerts_effects fx;
 	void *userdata;
 
-	struct ticket **slots;		/* hash table */
+	struct ticket **slots; /* hash table */
 	size_t nslots, n;
 	struct ticket **heap;
 	size_t heap_len, heap_cap;
 
-	struct tomb *tombs;		/* ring of TOMB_MAX, allocated on first use */
-	uint16_t *tomb_slots;		/* index + 1; 0 = empty */
+	struct tomb *tombs;   /* ring of TOMB_MAX, allocated on first use */
+	uint16_t *tomb_slots; /* index + 1; 0 = empty */
 	size_t tomb_head, tomb_len;
 
 	struct alerts_counts counts;
 	unsigned unacked_new, unacked_warning, unacked_breached, escalated;
-	unsigned alerting;		/* tickets with an alert, acked or not */
+	unsigned alerting; /* tickets with an alert, acked or not */
 
 	uint64_t last_feed_usec;
 	bool broker_connected;
 	uint64_t broker_down_usec;
-	bool feed_stale, broker_down;	/* as last announced */
+	bool feed_stale, broker_down; /* as last announced */
 
 	bool incident;
 	char incident_title[EVENT_TEXT_MAX];
 	int64_t incident_ts_ms;
 
-	bool busy;			/* inside an operation (effects running) */
-	unsigned op_sounds;		/* bit per enum sound */
+	bool busy;          /* inside an operation (effects running) */
+	unsigned op_sounds; /* bit per enum sound */
 	bool op_changed;
 };
 
@@ -730,7 +727,7 @@ fill_info(const struct ticket *t, const struct alerts_now *now, struct alert_inf
 	out->channel = t->channel;
 	out->priority = t->priority;
 	out->public = t->public;
-	out->raised_usec = deadline_of(t->raised_usec);	/* clamped at boot */
+	out->raised_usec = deadline_of(t->raised_usec); /* clamped at boot */
 	out->raised_ms = t->raised_ms;
 	out->acked_at_ms = t->acked_at_ms;
 	out->paused = t->paused;
@@ -937,8 +934,8 @@ raise_new(struct alerts *a, struct ticket *t, struct touch *tc, const struct ale
 }
 
 static void
-raise_warning(struct alerts *a, struct ticket *t, struct touch *tc,
-	      const struct alerts_now *now, const char *event_id)
+raise_warning(struct alerts *a, struct ticket *t, struct touch *tc, const struct alerts_now *now,
+	      const char *event_id)
 {
 	if (t->kind < ALERT_WARNING) {
 		t->kind = ALERT_WARNING;
@@ -953,8 +950,7 @@ raise_warning(struct alerts *a, struct ticket *t, struct touch *tc,
 }
 
 static void
-raise_breach(struct ticket *t, struct touch *tc, const struct alerts_now *now,
-	     const char *event_id)
+raise_breach(struct ticket *t, struct touch *tc, const struct alerts_now *now, const char *event_id)
 {
 	if (t->kind != ALERT_BREACHED || t->state != ALERT_UNACKED)
 		make_unacked(t, now);
@@ -1040,8 +1036,9 @@ reevaluate_down(struct alerts *a, struct ticket *t, const bool moved[SLA_KIND_CO
 		if (l > top)
 			top = l;
 	}
-	k = top == LEVEL_BREACHED ? ALERT_BREACHED
-	    : top == LEVEL_WARNING ? ALERT_WARNING : ALERT_NEW;
+	k = top == LEVEL_BREACHED  ? ALERT_BREACHED
+	    : top == LEVEL_WARNING ? ALERT_WARNING
+				   : ALERT_NEW;
 	if (t->kind >= ALERT_WARNING && k < t->kind) {
 		t->kind = k;
 		if (k != ALERT_BREACHED)
@@ -1289,8 +1286,8 @@ apply_incident(struct alerts *a, const struct event *ev)
 	if (ev->type == EVENT_INCIDENT_OPENED) {
 		if (!a->incident)
 			a->op_sounds |= 1u << SOUND_INCIDENT;
-		if (!a->incident || !str_same(a->incident_title, ev->incident_title,
-					      EVENT_TEXT_MAX))
+		if (!a->incident ||
+		    !str_same(a->incident_title, ev->incident_title, EVENT_TEXT_MAX))
 			a->op_changed = true;
 		a->incident = true;
 		copy_str(a->incident_title, sizeof(a->incident_title), ev->incident_title);
@@ -1475,8 +1472,8 @@ alerts_restore(struct alerts *a, const struct ticket_snapshot *snap, const struc
 	t->paused_usec = snap->paused ? now->mono_usec : 0;
 	t->kind = snap->kind;
 	t->state = snap->state;
-	t->escalated = snap->escalated && snap->state == ALERT_UNACKED &&
-		       snap->kind == ALERT_BREACHED;
+	t->escalated =
+		snap->escalated && snap->state == ALERT_UNACKED && snap->kind == ALERT_BREACHED;
 	t->raised_ms = snap->raised_ms;
 	t->raised_usec = mono_of_past(now, snap->raised_ms);
 	if (t->state == ALERT_ACKED) {
@@ -1484,9 +1481,9 @@ alerts_restore(struct alerts *a, const struct ticket_snapshot *snap, const struc
 		t->acked_usec = mono_of_past(now, snap->acked_at_ms);
 	}
 	for (int s = 0; s < SLA_KIND_COUNT; s++) {
-		enum level kind_level = snap->kind == ALERT_BREACHED ? LEVEL_BREACHED
+		enum level kind_level = snap->kind == ALERT_BREACHED  ? LEVEL_BREACHED
 					: snap->kind == ALERT_WARNING ? LEVEL_WARNING
-					: LEVEL_NONE;
+								      : LEVEL_NONE;
 		enum level l, handled;
 
 		t->backend_warning[s] = snap->backend_warning[s];
@@ -1502,8 +1499,7 @@ alerts_restore(struct alerts *a, const struct ticket_snapshot *snap, const struc
 		/* What the alert shows, or what passed before the last event
 		 * (a reply may have cleared it), has been dealt with. */
 		l = clock_level(a, t, s, t->paused ? (int64_t)t->paused_usec : mono);
-		handled = t->paused ? l
-				    : clock_level(a, t, s, mono_of_wall(now, snap->last_ts_ms));
+		handled = t->paused ? l : clock_level(a, t, s, mono_of_wall(now, snap->last_ts_ms));
 		if (kind_level > handled)
 			handled = kind_level;
 		t->level[s] = l < handled ? l : handled;
@@ -1528,8 +1524,8 @@ alerts_set_incident(struct alerts *a, bool open, const char *title, const struct
 	if (open) {
 		if (!a->incident && with_sound)
 			a->op_sounds |= 1u << SOUND_INCIDENT;
-		if (!a->incident || !str_same(a->incident_title, title ? title : "",
-					      EVENT_TEXT_MAX))
+		if (!a->incident ||
+		    !str_same(a->incident_title, title ? title : "", EVENT_TEXT_MAX))
 			a->op_changed = true;
 		a->incident = true;
 		copy_str(a->incident_title, sizeof(a->incident_title), title);
@@ -1681,8 +1677,7 @@ alerts_get(const struct alerts *a, const char *ticket_id, const struct alerts_no
 }
 
 int
-alerts_ack(struct alerts *a, const char *ticket_id, const char *agent,
-	   const struct alerts_now *now)
+alerts_ack(struct alerts *a, const char *ticket_id, const char *agent, const struct alerts_now *now)
 {
 	const char *v[STR_COUNT] = { 0 };
 	struct ticket *t;

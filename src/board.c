@@ -23,15 +23,15 @@ enum {
 };
 
 struct section_state {
-	int line;		/* where the section started; 0: absent */
-	unsigned keys;		/* KEY_* seen */
+	int line;      /* where the section started; 0: absent */
+	unsigned keys; /* KEY_* seen */
 };
 
 struct board_ctx {
 	struct board_profile *p;
 	const char *path;
 	enum role_kind kind;
-	unsigned index;		/* output or button index */
+	unsigned index; /* output or button index */
 	char section[64];
 	struct section_state chip;
 	struct section_state outputs[OUTPUT_COUNT];
@@ -39,9 +39,8 @@ struct board_ctx {
 };
 
 static const char *const output_sections[OUTPUT_COUNT] = {
-	[OUTPUT_RED] = "lamp.red",	[OUTPUT_AMBER] = "lamp.amber",
-	[OUTPUT_GREEN] = "lamp.green", [OUTPUT_BLUE] = "lamp.blue",
-	[OUTPUT_BUZZER] = "buzzer",
+	[OUTPUT_RED] = "lamp.red",   [OUTPUT_AMBER] = "lamp.amber", [OUTPUT_GREEN] = "lamp.green",
+	[OUTPUT_BLUE] = "lamp.blue", [OUTPUT_BUZZER] = "buzzer",
 };
 
 static const char *const bias_names[] = {
@@ -115,10 +114,11 @@ on_section(void *user, const char *section, int line, struct conf_error *err)
 	if (!st)
 		return conf_error_set(err, x->path, line, "",
 				      "unknown section [%s] (chip, lamp.red, lamp.amber, "
-				      "lamp.green, lamp.blue, buzzer, button.<id>)", section);
+				      "lamp.green, lamp.blue, buzzer, button.<id>)",
+				      section);
 	if (st->line)
-		return conf_error_set(err, x->path, line, "",
-				      "[%s] given twice (first on line %d)", section, st->line);
+		return conf_error_set(err, x->path, line, "", "[%s] given twice (first on line %d)",
+				      section, st->line);
 	st->line = line;
 	return 0;
 }
@@ -146,8 +146,8 @@ current_state(struct board_ctx *x)
 /* Two roles on one line would fight over it (or one would fail to request
  * it at start-up with a less helpful message). */
 static int
-check_unique(struct board_ctx *x, const struct board_line *mine, int line,
-	     const char *key, struct conf_error *err)
+check_unique(struct board_ctx *x, const struct board_line *mine, int line, const char *key,
+	     struct conf_error *err)
 {
 	struct board_profile *p = x->p;
 	const struct board_line *other;
@@ -192,18 +192,16 @@ parse_offset(const char *v, int *out)
 }
 
 static int
-on_key(void *user, const char *section, const char *key, const char *value,
-       int line, struct conf_error *err)
+on_key(void *user, const char *section, const char *key, const char *value, int line,
+       struct conf_error *err)
 {
 	static const struct {
 		const char *name;
 		unsigned bit;
 	} names[] = {
-		{ "line", KEY_LINE },	{ "offset", KEY_OFFSET },
-		{ "active_low", KEY_ACTIVE_LOW },
-		{ "bias", KEY_BIAS },	{ "agent", KEY_AGENT },
-		{ "debounce", KEY_DEBOUNCE },
-		{ "label", KEY_LABEL },	{ "path", KEY_PATH },
+		{ "line", KEY_LINE },   { "offset", KEY_OFFSET }, { "active_low", KEY_ACTIVE_LOW },
+		{ "bias", KEY_BIAS },   { "agent", KEY_AGENT },   { "debounce", KEY_DEBOUNCE },
+		{ "label", KEY_LABEL }, { "path", KEY_PATH },
 	};
 	struct board_ctx *x = user;
 	struct board_profile *p = x->p;
@@ -293,8 +291,7 @@ on_key(void *user, const char *section, const char *key, const char *value,
 				      "must be pull-up, pull-down, disable or as-is");
 	case KEY_AGENT:
 		if (!*value || strlen(value) >= sizeof(p->buttons[0].agent))
-			return conf_error_set(err, x->path, line, name,
-					      "must be 1-%zu characters",
+			return conf_error_set(err, x->path, line, name, "must be 1-%zu characters",
 					      sizeof(p->buttons[0].agent) - 1);
 		snprintf(p->buttons[x->index].agent, sizeof(p->buttons[0].agent), "%s", value);
 		return 0;
@@ -320,8 +317,7 @@ check_complete(struct board_ctx *x, struct conf_error *err)
 		return conf_error_set(err, x->path, 0, "chip",
 				      "[chip] is required (label = ... or path = ...)");
 	if (!(x->chip.keys & (KEY_LABEL | KEY_PATH)))
-		return conf_error_set(err, x->path, x->chip.line, "chip",
-				      "needs label or path");
+		return conf_error_set(err, x->path, x->chip.line, "chip", "needs label or path");
 	for (i = 0; i < OUTPUT_COUNT; i++) {
 		if (!x->outputs[i].line) {
 			if (i == OUTPUT_BLUE || i == OUTPUT_BUZZER)
@@ -350,8 +346,7 @@ check_complete(struct board_ctx *x, struct conf_error *err)
 }
 
 int
-board_profile_load(const char *path, struct board_profile *out,
-		   struct conf_error *err)
+board_profile_load(const char *path, struct board_profile *out, struct conf_error *err)
 {
 	struct board_profile *p;
 	struct board_ctx *x;
@@ -390,8 +385,7 @@ out:
 }
 
 int
-board_profile_path(const char *profile, const char *board_dir, char *out,
-		   size_t size)
+board_profile_path(const char *profile, const char *board_dir, char *out, size_t size)
 {
 	size_t n;
 	int r;

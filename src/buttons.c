@@ -31,25 +31,25 @@ enum due {
 };
 
 struct button {
-	bool raw;		/* last level reported by an edge */
-	bool level;		/* debounced level */
-	bool settling;		/* a debounce deadline is pending */
+	bool raw;      /* last level reported by an edge */
+	bool level;    /* debounced level */
+	bool settling; /* a debounce deadline is pending */
 	uint64_t settle_usec;
 
-	uint64_t press_usec;	/* when the debounced press began */
+	uint64_t press_usec; /* when the debounced press began */
 	bool long_fired, hold_fired;
-	bool after_double;	/* this press was the second of a DOUBLE */
+	bool after_double; /* this press was the second of a DOUBLE */
 	bool stuck;
 
-	bool short_pending;	/* released short, waiting for a second press */
-	uint64_t short_usec;	/* SHORT fires here unless pressed again */
+	bool short_pending;  /* released short, waiting for a second press */
+	uint64_t short_usec; /* SHORT fires here unless pressed again */
 };
 
 struct buttons {
 	struct buttons_config cfg;
 	buttons_gesture_fn on_gesture;
 	void *userdata;
-	uint64_t now_usec;	/* latest time processed; edges never go back */
+	uint64_t now_usec; /* latest time processed; edges never go back */
 	unsigned count;
 	struct button *b;
 };
@@ -313,9 +313,9 @@ const char *
 gesture_name(enum gesture g)
 {
 	static const char *const names[GESTURE_COUNT] = {
-		[GESTURE_SHORT] = "short",	     [GESTURE_LONG] = "long",
-		[GESTURE_DOUBLE] = "double",	     [GESTURE_HOLD] = "hold",
-		[GESTURE_STUCK] = "stuck",	     [GESTURE_STUCK_RELEASED] = "stuck_released",
+		[GESTURE_SHORT] = "short",   [GESTURE_LONG] = "long",
+		[GESTURE_DOUBLE] = "double", [GESTURE_HOLD] = "hold",
+		[GESTURE_STUCK] = "stuck",   [GESTURE_STUCK_RELEASED] = "stuck_released",
 	};
 
 	return (unsigned)g < GESTURE_COUNT ? names[g] : "?";

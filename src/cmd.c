@@ -20,25 +20,24 @@
 #include "store.h"
 #include "timeutil.h"
 
-#define ACKS_DEFAULT_LIMIT 100
-#define ACKS_MAX_LIMIT 10000
-#define MUTE_DEFAULT_USEC (60 * 60 * USEC_PER_SEC)
-#define MUTE_MAX_USEC (7 * 24 * 3600 * USEC_PER_SEC)
+#define ACKS_DEFAULT_LIMIT  100
+#define ACKS_MAX_LIMIT      10000
+#define MUTE_DEFAULT_USEC   (60 * 60 * USEC_PER_SEC)
+#define MUTE_MAX_USEC       (7 * 24 * 3600 * USEC_PER_SEC)
 #define SIM_HOLD_DEFAULT_MS 100
-#define SIM_HOLD_MAX_MS 120000
-#define ACK_REPLY_MAX 64
+#define SIM_HOLD_MAX_MS     120000
+#define ACK_REPLY_MAX       64
 
 struct request {
 	struct daemon *d;
 	enum cmd_origin origin;
 	const cJSON *args;
-	cJSON *data;		/* reply data, owned by the caller */
+	cJSON *data; /* reply data, owned by the caller */
 	char error[256];
 	bool watch;
 };
 
-static int
-fail(struct request *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(struct request *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int
 fail(struct request *r, const char *fmt, ...)
@@ -191,8 +190,10 @@ verb_ack(struct request *r)
 	n = daemon_ack(r->d, ticket, all, agent, origin_source(r->origin), NULL, acked,
 		       ACK_REPLY_MAX);
 	if (n == -ENOENT)
-		return fail(r, ticket ? "nothing to acknowledge on ticket %.64s"
-				      : "nothing to acknowledge", ticket);
+		return fail(r,
+			    ticket ? "nothing to acknowledge on ticket %.64s"
+				   : "nothing to acknowledge",
+			    ticket);
 	if (n < 0)
 		return fail(r, "acknowledgement could not be stored (%s); not acknowledged",
 			    strerror(-n));
@@ -456,7 +457,7 @@ cmd_handle(struct daemon *d, enum cmd_origin origin, const char *verb, const cha
 	if (watch)
 		*watch = false;
 	if (len == 0 && origin == CMD_ORIGIN_MQTT) {
-		root = cJSON_CreateObject();	/* an empty payload means no arguments */
+		root = cJSON_CreateObject(); /* an empty payload means no arguments */
 	} else {
 		root = cJSON_ParseWithLength(request, len);
 	}

@@ -18,28 +18,27 @@
 #define TEAMBOARD_BOARD_DIR "/usr/local/share/teamboard/board"
 #endif
 
-#define KIB 1024u
-#define MIB (1024u * 1024u)
+#define KIB      1024u
+#define MIB      (1024u * 1024u)
 #define DAY_USEC (86400 * USEC_PER_SEC)
 
 struct conf_key;
 
 /* A setter parses `v` and stores it only if valid; otherwise it writes a
  * reason into `why` and returns -EINVAL. */
-typedef int (*key_set_fn)(struct conf *c, const struct conf_key *k,
-			  const char *v, char *why, size_t why_size);
-typedef void (*key_get_fn)(const struct conf *c, const struct conf_key *k,
-			   char *buf, size_t size);
+typedef int (*key_set_fn)(struct conf *c, const struct conf_key *k, const char *v, char *why,
+			  size_t why_size);
+typedef void (*key_get_fn)(const struct conf *c, const struct conf_key *k, char *buf, size_t size);
 
 struct conf_key {
 	const char *section;
 	const char *key;
-	const char *def;	/* the default, as the file would say it */
+	const char *def; /* the default, as the file would say it */
 	key_set_fn set;
 	key_get_fn get;
-	size_t off, size;	/* the field in struct conf */
-	uint64_t min, max;	/* lengths, durations (usec), sizes, numbers */
-	const char *const *names;	/* allowed words, NULL-terminated */
+	size_t off, size;         /* the field in struct conf */
+	uint64_t min, max;        /* lengths, durations (usec), sizes, numbers */
+	const char *const *names; /* allowed words, NULL-terminated */
 };
 
 #define FIELD(f) offsetof(struct conf, f), sizeof(((struct conf *)0)->f)
@@ -65,9 +64,7 @@ has_control(const char *s)
 	return false;
 }
 
-static int
-fail(char *why, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static int fail(char *why, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static int
 fail(char *why, size_t size, const char *fmt, ...)
@@ -127,8 +124,7 @@ word_list(const char *const *names, char *buf, size_t size)
 /* --- strings ---------------------------------------------------------- */
 
 static int
-set_str(struct conf *c, const struct conf_key *k, const char *v, char *why,
-	size_t why_size)
+set_str(struct conf *c, const struct conf_key *k, const char *v, char *why, size_t why_size)
 {
 	size_t n = strlen(v);
 	size_t max = k->max ? k->max : k->size - 1;
@@ -161,8 +157,7 @@ get_str(const struct conf *c, const struct conf_key *k, char *buf, size_t size)
 }
 
 static int
-set_board_id(struct conf *c, const struct conf_key *k, const char *v,
-	     char *why, size_t why_size)
+set_board_id(struct conf *c, const struct conf_key *k, const char *v, char *why, size_t why_size)
 {
 	const char *p;
 
@@ -180,8 +175,7 @@ set_board_id(struct conf *c, const struct conf_key *k, const char *v,
 }
 
 static int
-set_word(struct conf *c, const struct conf_key *k, const char *v, char *why,
-	 size_t why_size)
+set_word(struct conf *c, const struct conf_key *k, const char *v, char *why, size_t why_size)
 {
 	const char *p;
 
@@ -192,8 +186,7 @@ set_word(struct conf *c, const struct conf_key *k, const char *v, char *why,
 }
 
 static int
-set_socket(struct conf *c, const struct conf_key *k, const char *v,
-	   char *why, size_t why_size)
+set_socket(struct conf *c, const struct conf_key *k, const char *v, char *why, size_t why_size)
 {
 	size_t max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
 
@@ -204,8 +197,7 @@ set_socket(struct conf *c, const struct conf_key *k, const char *v,
 }
 
 static int
-set_listen(struct conf *c, const struct conf_key *k, const char *v,
-	   char *why, size_t why_size)
+set_listen(struct conf *c, const struct conf_key *k, const char *v, char *why, size_t why_size)
 {
 	const char *colon = strrchr(v, ':'), *end;
 	uint64_t port;
@@ -213,14 +205,14 @@ set_listen(struct conf *c, const struct conf_key *k, const char *v,
 
 	if (*v == '\0')
 		return set_str(c, k, v, why, why_size);
-	if (!colon || colon == v || parse_u64(colon + 1, &end, &port) < 0 || *end ||
-	    port < 1 || port > 65535 || strpbrk(v, " \t"))
+	if (!colon || colon == v || parse_u64(colon + 1, &end, &port) < 0 || *end || port < 1 ||
+	    port > 65535 || strpbrk(v, " \t"))
 		goto bad;
 	hl = (size_t)(colon - v);
 	if (v[0] == '[' && (hl < 3 || v[hl - 1] != ']'))
 		goto bad;
 	if (v[0] != '[' && memchr(v, ':', hl))
-		goto bad;	/* IPv6 needs brackets: [::1]:8080 */
+		goto bad; /* IPv6 needs brackets: [::1]:8080 */
 	return set_str(c, k, v, why, why_size);
 bad:
 	return fail(why, why_size,
@@ -228,8 +220,7 @@ bad:
 }
 
 static int
-set_tz(struct conf *c, const struct conf_key *k, const char *v, char *why,
-       size_t why_size)
+set_tz(struct conf *c, const struct conf_key *k, const char *v, char *why, size_t why_size)
 {
 	if (strlen(v) >= k->size || !quiet_tz_valid(v))
 		return fail(why, why_size,
@@ -243,8 +234,8 @@ set_tz(struct conf *c, const struct conf_key *k, const char *v, char *why,
  * with a line number, not a broker refusal an hour later. The content is
  * never put into a message. */
 static int
-set_password_file(struct conf *c, const struct conf_key *k, const char *v,
-		  char *why, size_t why_size)
+set_password_file(struct conf *c, const struct conf_key *k, const char *v, char *why,
+		  size_t why_size)
 {
 	char buf[sizeof(c->mqtt.password) + 2];
 	struct stat st;
@@ -312,8 +303,7 @@ too_long:
 /* --- numbers ------------------------------------------------------------ */
 
 static int
-set_duration(struct conf *c, const struct conf_key *k, const char *v,
-	     char *why, size_t why_size)
+set_duration(struct conf *c, const struct conf_key *k, const char *v, char *why, size_t why_size)
 {
 	char lo[32], hi[32];
 	uint64_t usec;
@@ -332,8 +322,7 @@ set_duration(struct conf *c, const struct conf_key *k, const char *v,
 }
 
 static void
-get_duration(const struct conf *c, const struct conf_key *k, char *buf,
-	     size_t size)
+get_duration(const struct conf *c, const struct conf_key *k, char *buf, size_t size)
 {
 	uint64_t usec;
 
@@ -342,8 +331,7 @@ get_duration(const struct conf *c, const struct conf_key *k, char *buf,
 }
 
 static int
-set_keepalive(struct conf *c, const struct conf_key *k, const char *v,
-	      char *why, size_t why_size)
+set_keepalive(struct conf *c, const struct conf_key *k, const char *v, char *why, size_t why_size)
 {
 	uint64_t usec;
 
@@ -354,8 +342,7 @@ set_keepalive(struct conf *c, const struct conf_key *k, const char *v,
 }
 
 static int
-set_size(struct conf *c, const struct conf_key *k, const char *v, char *why,
-	 size_t why_size)
+set_size(struct conf *c, const struct conf_key *k, const char *v, char *why, size_t why_size)
 {
 	const char *end;
 	uint64_t n, mult = 1;
@@ -396,8 +383,7 @@ get_size(const struct conf *c, const struct conf_key *k, char *buf, size_t size)
 }
 
 static int
-set_port(struct conf *c, const struct conf_key *k, const char *v, char *why,
-	 size_t why_size)
+set_port(struct conf *c, const struct conf_key *k, const char *v, char *why, size_t why_size)
 {
 	const char *end;
 	uint64_t n;
@@ -419,8 +405,7 @@ get_port(const struct conf *c, const struct conf_key *k, char *buf, size_t size)
 }
 
 static int
-set_percent(struct conf *c, const struct conf_key *k, const char *v,
-	    char *why, size_t why_size)
+set_percent(struct conf *c, const struct conf_key *k, const char *v, char *why, size_t why_size)
 {
 	const char *end;
 	uint64_t n;
@@ -433,8 +418,7 @@ set_percent(struct conf *c, const struct conf_key *k, const char *v,
 }
 
 static void
-get_percent(const struct conf *c, const struct conf_key *k, char *buf,
-	    size_t size)
+get_percent(const struct conf *c, const struct conf_key *k, char *buf, size_t size)
 {
 	(void)k;
 	snprintf(buf, size, "%u%%", c->alerts.warn_at_pct);
@@ -443,8 +427,7 @@ get_percent(const struct conf *c, const struct conf_key *k, char *buf,
 /* --- words --------------------------------------------------------------- */
 
 static int
-set_bool(struct conf *c, const struct conf_key *k, const char *v, char *why,
-	 size_t why_size)
+set_bool(struct conf *c, const struct conf_key *k, const char *v, char *why, size_t why_size)
 {
 	bool b;
 
@@ -467,8 +450,8 @@ static const char *const backend_names[] = { "libgpiod", "sim", NULL };
 static const char *const protocol_names[] = { "5", "3.1.1", NULL };
 static const char *const language_names[] = { "en", "ru", "pl", "da", NULL };
 static const char *const action_names[] = {
-	[BUTTON_ACTION_NONE] = "none",	       [BUTTON_ACTION_ACK] = "ack",
-	[BUTTON_ACTION_ACK_ALL] = "ack_all",   [BUTTON_ACTION_SILENCE] = "silence",
+	[BUTTON_ACTION_NONE] = "none",           [BUTTON_ACTION_ACK] = "ack",
+	[BUTTON_ACTION_ACK_ALL] = "ack_all",     [BUTTON_ACTION_SILENCE] = "silence",
 	[BUTTON_ACTION_LAMP_TEST] = "lamp_test", [BUTTON_ACTION_COUNT] = NULL,
 };
 
@@ -485,8 +468,7 @@ word_index(const struct conf_key *k, const char *v, char *why, size_t why_size)
 }
 
 static int
-set_backend(struct conf *c, const struct conf_key *k, const char *v,
-	    char *why, size_t why_size)
+set_backend(struct conf *c, const struct conf_key *k, const char *v, char *why, size_t why_size)
 {
 	int i = word_index(k, v, why, why_size);
 
@@ -497,15 +479,13 @@ set_backend(struct conf *c, const struct conf_key *k, const char *v,
 }
 
 static void
-get_backend(const struct conf *c, const struct conf_key *k, char *buf,
-	    size_t size)
+get_backend(const struct conf *c, const struct conf_key *k, char *buf, size_t size)
 {
 	snprintf(buf, size, "%s", k->names[c->gpio.backend == GPIO_BACKEND_SIM]);
 }
 
 static int
-set_protocol(struct conf *c, const struct conf_key *k, const char *v,
-	     char *why, size_t why_size)
+set_protocol(struct conf *c, const struct conf_key *k, const char *v, char *why, size_t why_size)
 {
 	int i = word_index(k, v, why, why_size);
 
@@ -516,15 +496,13 @@ set_protocol(struct conf *c, const struct conf_key *k, const char *v,
 }
 
 static void
-get_protocol(const struct conf *c, const struct conf_key *k, char *buf,
-	     size_t size)
+get_protocol(const struct conf *c, const struct conf_key *k, char *buf, size_t size)
 {
 	snprintf(buf, size, "%s", k->names[c->mqtt.protocol == MQTT_PROTOCOL_311]);
 }
 
 static int
-set_action(struct conf *c, const struct conf_key *k, const char *v,
-	   char *why, size_t why_size)
+set_action(struct conf *c, const struct conf_key *k, const char *v, char *why, size_t why_size)
 {
 	int i = word_index(k, v, why, why_size);
 	enum button_action a = (enum button_action)i;
@@ -536,8 +514,7 @@ set_action(struct conf *c, const struct conf_key *k, const char *v,
 }
 
 static void
-get_action(const struct conf *c, const struct conf_key *k, char *buf,
-	   size_t size)
+get_action(const struct conf *c, const struct conf_key *k, char *buf, size_t size)
 {
 	enum button_action a;
 
@@ -546,8 +523,7 @@ get_action(const struct conf *c, const struct conf_key *k, char *buf,
 }
 
 static int
-set_priority(struct conf *c, const struct conf_key *k, const char *v,
-	     char *why, size_t why_size)
+set_priority(struct conf *c, const struct conf_key *k, const char *v, char *why, size_t why_size)
 {
 	enum priority p;
 
@@ -559,16 +535,14 @@ set_priority(struct conf *c, const struct conf_key *k, const char *v,
 }
 
 static void
-get_priority(const struct conf *c, const struct conf_key *k, char *buf,
-	     size_t size)
+get_priority(const struct conf *c, const struct conf_key *k, char *buf, size_t size)
 {
 	(void)k;
 	snprintf(buf, size, "%s", priority_name(c->alerts.chirp_min_priority));
 }
 
 static int
-set_quiet(struct conf *c, const struct conf_key *k, const char *v, char *why,
-	  size_t why_size)
+set_quiet(struct conf *c, const struct conf_key *k, const char *v, char *why, size_t why_size)
 {
 	struct quiet_hours q;
 	int r;
@@ -588,8 +562,8 @@ set_quiet(struct conf *c, const struct conf_key *k, const char *v, char *why,
 /* Splits a comma-separated list into trimmed items; returns their number
  * or -EINVAL with `why` set. */
 static int
-split_list(const char *v, char items[][256], unsigned max, const char *what,
-	   char *why, size_t why_size)
+split_list(const char *v, char items[][256], unsigned max, const char *what, char *why,
+	   size_t why_size)
 {
 	unsigned n = 0;
 	const char *p = v;
@@ -638,8 +612,7 @@ topic_filter_valid(const char *t)
 }
 
 static int
-set_topics(struct conf *c, const struct conf_key *k, const char *v,
-	   char *why, size_t why_size)
+set_topics(struct conf *c, const struct conf_key *k, const char *v, char *why, size_t why_size)
 {
 	char topics[CONF_MAX_TOPICS][256];
 	int n, i;
@@ -654,7 +627,8 @@ set_topics(struct conf *c, const struct conf_key *k, const char *v,
 		if (!topic_filter_valid(topics[i]))
 			return fail(why, why_size,
 				    "'%.64s' is not a valid topic filter ('+' and '#' must fill a "
-				    "whole level, '#' only at the end)", topics[i]);
+				    "whole level, '#' only at the end)",
+				    topics[i]);
 	}
 	memset(c->mqtt.events_topics, 0, sizeof(c->mqtt.events_topics));
 	for (i = 0; i < n; i++)
@@ -664,8 +638,7 @@ set_topics(struct conf *c, const struct conf_key *k, const char *v,
 }
 
 static void
-get_topics(const struct conf *c, const struct conf_key *k, char *buf,
-	   size_t size)
+get_topics(const struct conf *c, const struct conf_key *k, char *buf, size_t size)
 {
 	size_t n = 0;
 	unsigned i;
@@ -683,8 +656,7 @@ get_topics(const struct conf *c, const struct conf_key *k, char *buf,
 }
 
 static int
-set_sounds(struct conf *c, const struct conf_key *k, const char *v,
-	   char *why, size_t why_size)
+set_sounds(struct conf *c, const struct conf_key *k, const char *v, char *why, size_t why_size)
 {
 	char items[SOUND_COUNT + 1][256];
 	unsigned mask = 0;
@@ -704,7 +676,8 @@ set_sounds(struct conf *c, const struct conf_key *k, const char *v,
 		if (sound_from_name(items[i], &s) < 0 || s == SOUND_NONE)
 			return fail(why, why_size,
 				    "unknown sound '%.32s' (chirp, warn, alarm, escalated, "
-				    "incident, ack, nack, or none)", items[i]);
+				    "incident, ack, nack, or none)",
+				    items[i]);
 		mask |= 1u << s;
 	}
 	c->alerts.audible_in_quiet = mask;
@@ -712,8 +685,7 @@ set_sounds(struct conf *c, const struct conf_key *k, const char *v,
 }
 
 static void
-get_sounds(const struct conf *c, const struct conf_key *k, char *buf,
-	   size_t size)
+get_sounds(const struct conf *c, const struct conf_key *k, char *buf, size_t size)
 {
 	size_t n = 0;
 	unsigned s;
@@ -734,13 +706,22 @@ get_sounds(const struct conf *c, const struct conf_key *k, char *buf,
 
 /* --- the table ------------------------------------------------------------- */
 
-#define STR(sec, name, d, f, minlen) \
-	{ sec, name, d, set_str, get_str, FIELD(f), minlen, 0, NULL }
-#define DUR(sec, name, d, f, lo, hi) \
-	{ sec, name, d, set_duration, get_duration, FIELD(f), lo, hi, NULL }
-#define BOOL(sec, name, d, f) { sec, name, d, set_bool, get_bool, FIELD(f), 0, 0, NULL }
-#define ACTION(name, d, f) \
-	{ "buttons", name, d, set_action, get_action, FIELD(f), 0, 0, action_names }
+#define STR(sec, name, d, f, minlen)                                                               \
+	{                                                                                          \
+		sec, name, d, set_str, get_str, FIELD(f), minlen, 0, NULL                          \
+	}
+#define DUR(sec, name, d, f, lo, hi)                                                               \
+	{                                                                                          \
+		sec, name, d, set_duration, get_duration, FIELD(f), lo, hi, NULL                   \
+	}
+#define BOOL(sec, name, d, f)                                                                      \
+	{                                                                                          \
+		sec, name, d, set_bool, get_bool, FIELD(f), 0, 0, NULL                             \
+	}
+#define ACTION(name, d, f)                                                                         \
+	{                                                                                          \
+		"buttons", name, d, set_action, get_action, FIELD(f), 0, 0, action_names           \
+	}
 
 static const struct conf_key keys[] = {
 	{ "board", "id", "", set_board_id, get_str, FIELD(board.id), 0, 0, NULL },
@@ -759,8 +740,8 @@ static const struct conf_key keys[] = {
 	{ "mqtt", "keepalive", "30s", set_keepalive, get_duration, FIELD(mqtt.keepalive_usec),
 	  5 * USEC_PER_SEC, 3600 * USEC_PER_SEC, NULL },
 	STR("mqtt", "username", "", mqtt.username, 0),
-	{ "mqtt", "password_file", "", set_password_file, get_str, FIELD(mqtt.password_file), 0,
-	  0, NULL },
+	{ "mqtt", "password_file", "", set_password_file, get_str, FIELD(mqtt.password_file), 0, 0,
+	  NULL },
 	BOOL("mqtt", "tls", "false", mqtt.tls),
 	STR("mqtt", "cafile", "", mqtt.cafile, 0),
 	STR("mqtt", "certfile", "", mqtt.certfile, 0),
@@ -769,16 +750,15 @@ static const struct conf_key keys[] = {
 	  16 * MIB, NULL },
 
 	STR("store", "path", "/var/lib/teamboard/teamboard.db", store.path, 1),
-	DUR("store", "ack_retention", "400d", store.ack_retention_usec, DAY_USEC,
-	    36500 * DAY_USEC),
+	DUR("store", "ack_retention", "400d", store.ack_retention_usec, DAY_USEC, 36500 * DAY_USEC),
 	DUR("store", "audit_retention", "30d", store.audit_retention_usec, DAY_USEC,
 	    36500 * DAY_USEC),
 
 	{ "control", "socket", "/run/teamboard/ctl.sock", set_socket, get_str,
 	  FIELD(control.socket), 1, 0, NULL },
 
-	{ "display", "listen", "127.0.0.1:8080", set_listen, get_str, FIELD(display.listen), 0,
-	  0, NULL },
+	{ "display", "listen", "127.0.0.1:8080", set_listen, get_str, FIELD(display.listen), 0, 0,
+	  NULL },
 	{ "display", "language", "en", set_str, get_str, FIELD(display.language), 0, 0,
 	  language_names },
 
@@ -787,12 +767,10 @@ static const struct conf_key keys[] = {
 	  FIELD(alerts.chirp_min_priority), 0, 0, NULL },
 	{ "alerts", "warn_at", "80%", set_percent, get_percent, FIELD(alerts.warn_at_pct), 0, 0,
 	  NULL },
-	DUR("alerts", "ack_timeout", "10m", alerts.ack_timeout_usec, USEC_PER_SEC,
-	    7 * DAY_USEC),
+	DUR("alerts", "ack_timeout", "10m", alerts.ack_timeout_usec, USEC_PER_SEC, 7 * DAY_USEC),
 	DUR("alerts", "escalate_after", "5m", alerts.escalate_after_usec, USEC_PER_SEC,
 	    7 * DAY_USEC),
-	DUR("alerts", "feed_timeout", "2m", alerts.feed_timeout_usec, USEC_PER_SEC,
-	    7 * DAY_USEC),
+	DUR("alerts", "feed_timeout", "2m", alerts.feed_timeout_usec, USEC_PER_SEC, 7 * DAY_USEC),
 	DUR("alerts", "silence_for", "5m", alerts.silence_for_usec, USEC_PER_SEC, 7 * DAY_USEC),
 	{ "alerts", "quiet_hours", "", set_quiet, get_str, FIELD(alerts.quiet_hours_text), 0, 0,
 	  NULL },
@@ -879,8 +857,8 @@ conf_defaults(struct conf *c)
 }
 
 int
-conf_set(struct conf *c, const char *section, const char *key,
-	 const char *value, const char *file, int line, struct conf_error *err)
+conf_set(struct conf *c, const char *section, const char *key, const char *value, const char *file,
+	 int line, struct conf_error *err)
 {
 	char name[80], why[256] = "";
 	int i, r;
@@ -900,8 +878,7 @@ conf_set(struct conf *c, const char *section, const char *key,
 }
 
 int
-conf_get(const struct conf *c, const char *section, const char *key,
-	 char *buf, size_t size)
+conf_get(const struct conf *c, const char *section, const char *key, char *buf, size_t size)
 {
 	char tmp[CONF_VALUE_MAX];
 	int i = key_index(section, key);
@@ -918,8 +895,7 @@ conf_get(const struct conf *c, const char *section, const char *key,
 
 /* Cross-key rules; `lines` (may be NULL) says where each key was set. */
 static int
-validate(struct conf *c, const char *file, const int *lines,
-	 struct conf_error *err)
+validate(struct conf *c, const char *file, const int *lines, struct conf_error *err)
 {
 #define AT(sec, k) (lines ? lines[key_index(sec, k)] : 0)
 	if (!c->board.id[0])
@@ -972,8 +948,8 @@ load_section(void *user, const char *section, int line, struct conf_error *err)
 }
 
 static int
-load_key(void *user, const char *section, const char *key, const char *value,
-	 int line, struct conf_error *err)
+load_key(void *user, const char *section, const char *key, const char *value, int line,
+	 struct conf_error *err)
 {
 	struct load_ctx *x = user;
 	char name[80];
@@ -981,8 +957,8 @@ load_key(void *user, const char *section, const char *key, const char *value,
 
 	if (i >= 0 && x->lines[i]) {
 		key_name(section, key, name, sizeof(name));
-		return conf_error_set(err, x->path, line, name,
-				      "given twice (first on line %d)", x->lines[i]);
+		return conf_error_set(err, x->path, line, name, "given twice (first on line %d)",
+				      x->lines[i]);
 	}
 	if (i >= 0)
 		x->lines[i] = line;

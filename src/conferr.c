@@ -16,8 +16,8 @@
 #include <ini.h>
 
 int
-conf_error_set(struct conf_error *err, const char *file, int line,
-	       const char *key, const char *fmt, ...)
+conf_error_set(struct conf_error *err, const char *file, int line, const char *key, const char *fmt,
+	       ...)
 {
 	va_list ap;
 
@@ -301,8 +301,7 @@ conf_ini_reader(char *str, int num, void *stream)
 }
 
 static int
-conf_ini_handler(void *user, const char *section, const char *name,
-	    const char *value)
+conf_ini_handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct ini_ctx *x = user;
 
@@ -323,8 +322,8 @@ conf_ini_handler(void *user, const char *section, const char *name,
 }
 
 int
-conf_ini_parse(const char *path, conf_ini_section_fn on_section,
-	       conf_ini_key_fn on_key, void *user, struct conf_error *err)
+conf_ini_parse(const char *path, conf_ini_section_fn on_section, conf_ini_key_fn on_key, void *user,
+	       struct conf_error *err)
 {
 	struct ini_ctx *x;
 	struct stat st;

@@ -16,8 +16,8 @@
 #include "log.h"
 #include "loop.h"
 
-#define CTL_BACKLOG 16
-#define CTL_INBUF_INITIAL 4096
+#define CTL_BACKLOG        16
+#define CTL_INBUF_INITIAL  4096
 #define CTL_OUTBUF_INITIAL 4096
 /* Accept at most this many connections per wake-up so a connect storm
  * cannot starve the rest of the loop. */
@@ -37,17 +37,17 @@ struct ctl_client {
 	struct ctl_client *next;
 	struct loop_io io;
 	int fd;
-	uint32_t events;	/* what io is currently watched for */
-	bool dead;		/* closed; freed by the reaper */
-	bool closing;		/* peer finished sending: flush, then close */
+	uint32_t events; /* what io is currently watched for */
+	bool dead;       /* closed; freed by the reaper */
+	bool closing;    /* peer finished sending: flush, then close */
 	bool watcher;
 
 	char *in;
 	size_t in_len, in_cap;
-	size_t in_scanned;	/* bytes of `in` known to hold no '\n' */
+	size_t in_scanned; /* bytes of `in` known to hold no '\n' */
 
 	char *out;
-	size_t out_head, out_len, out_cap;	/* pending: out[head..len) */
+	size_t out_head, out_len, out_cap; /* pending: out[head..len) */
 };
 
 struct ctl {
@@ -158,8 +158,7 @@ client_flush(struct ctl_client *c)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
-			log_debug("ctl: write to client fd %d failed: %s", c->fd,
-				  strerror(errno));
+			log_debug("ctl: write to client fd %d failed: %s", c->fd, strerror(errno));
 			client_kill(c);
 			return;
 		}
@@ -224,8 +223,8 @@ ctl_reply(struct ctl_client *c, const char *line)
 	if (r < 0) {
 		/* A reader this far behind would make us hold unbounded memory
 		 * or block; dropping it is the only safe answer. */
-		log_debug("ctl: client fd %d is not reading (%zu bytes queued), dropping it",
-			  c->fd, client_pending(c));
+		log_debug("ctl: client fd %d is not reading (%zu bytes queued), dropping it", c->fd,
+			  client_pending(c));
 		client_kill(c);
 		return r;
 	}
@@ -540,8 +539,8 @@ clear_stale(const struct sockaddr_un *sa)
 }
 
 struct ctl *
-ctl_new(struct loop *loop, const char *path, size_t max_clients,
-	ctl_request_fn on_request, void *userdata, int *err)
+ctl_new(struct loop *loop, const char *path, size_t max_clients, ctl_request_fn on_request,
+	void *userdata, int *err)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct ctl *ctl = NULL;

@@ -32,26 +32,26 @@
 #include "store.h"
 #include "timeutil.h"
 
-#define STARTUP_LAMP_TEST_USEC (2 * USEC_PER_SEC)
-#define LAMP_TEST_USEC (3 * USEC_PER_SEC)
-#define IDENTIFY_USEC (10 * USEC_PER_SEC)
-#define BROKER_BLIND_USEC (10 * USEC_PER_SEC)
-#define HOLD_USEC (10 * USEC_PER_SEC)
-#define STUCK_USEC (60 * USEC_PER_SEC)
-#define MAX_TICKETS 100000
-#define DEDUPE_KEEP_USEC (48 * 3600 * USEC_PER_SEC)
+#define STARTUP_LAMP_TEST_USEC  (2 * USEC_PER_SEC)
+#define LAMP_TEST_USEC          (3 * USEC_PER_SEC)
+#define IDENTIFY_USEC           (10 * USEC_PER_SEC)
+#define BROKER_BLIND_USEC       (10 * USEC_PER_SEC)
+#define HOLD_USEC               (10 * USEC_PER_SEC)
+#define STUCK_USEC              (60 * USEC_PER_SEC)
+#define MAX_TICKETS             100000
+#define DEDUPE_KEEP_USEC        (48 * 3600 * USEC_PER_SEC)
 #define STATE_MIN_INTERVAL_USEC (200 * USEC_PER_MSEC)
-#define HEALTH_INTERVAL_USEC (60 * USEC_PER_SEC)
-#define RETENTION_FIRST_USEC (60 * USEC_PER_SEC)
+#define HEALTH_INTERVAL_USEC    (60 * USEC_PER_SEC)
+#define RETENTION_FIRST_USEC    (60 * USEC_PER_SEC)
 #define RETENTION_INTERVAL_USEC (3600 * USEC_PER_SEC)
-#define STOP_TIMEOUT_USEC (2 * USEC_PER_SEC)
-#define CTL_MAX_CLIENTS 16
-#define SESSION_EXPIRY_S (7 * 24 * 3600)
-#define MAX_INFLIGHT_MQTT 20
-#define ERRORS_PER_SEC 50
+#define STOP_TIMEOUT_USEC       (2 * USEC_PER_SEC)
+#define CTL_MAX_CLIENTS         16
+#define SESSION_EXPIRY_S        (7 * 24 * 3600)
+#define MAX_INFLIGHT_MQTT       20
+#define ERRORS_PER_SEC          50
 
 #define SETTING_MUTED_UNTIL "muted_until_ms"
-#define SETTING_INCIDENT "incident_title"
+#define SETTING_INCIDENT    "incident_title"
 
 static void daemon_update(struct loop *loop, void *userdata);
 
@@ -70,16 +70,14 @@ topic_for(const struct daemon *d, const char *suffix, char *buf, size_t size)
 /* Publishes a board message if connected; non-durable by design (durable
  * records go through the outbox). */
 static void
-publish(struct daemon *d, const char *suffix, const char *payload, int qos,
-	bool retain)
+publish(struct daemon *d, const char *suffix, const char *payload, int qos, bool retain)
 {
 	char topic[160];
 
 	if (!payload || !d->mqtt || !mqtt_connected(d->mqtt))
 		return;
 	topic_for(d, suffix, topic, sizeof(topic));
-	int r = mqtt_publish(d->mqtt, topic, payload, strlen(payload), qos,
-			     retain, NULL);
+	int r = mqtt_publish(d->mqtt, topic, payload, strlen(payload), qos, retain, NULL);
 	if (r < 0 && r != -ENOTCONN)
 		log_debug("Failed to publish on %s: %s", topic, strerror(-r));
 }
@@ -132,7 +130,8 @@ update_skew(struct daemon *d, const struct event *ev)
 	candidate = ev->ts_ms - time_wall_ms();
 	if (!d->have_skew || candidate > d->skew_ms) {
 		if (!d->have_skew || candidate - d->skew_ms > 1000)
-			log_info("Clock not synchronised; backend clock is %+" PRId64 " ms from ours",
+			log_info("Clock not synchronised; backend clock is %+" PRId64
+				 " ms from ours",
 				 candidate);
 		d->skew_ms = candidate;
 		d->have_skew = true;
@@ -175,7 +174,7 @@ log_sound(struct daemon *d, enum sound s)
 	if (d->n_sounds < DAEMON_SOUND_LOG) {
 		idx = (d->sounds_head + d->n_sounds++) % DAEMON_SOUND_LOG;
 	} else {
-		idx = d->sounds_head;	/* overwrite the oldest */
+		idx = d->sounds_head; /* overwrite the oldest */
 		d->sounds_head = (d->sounds_head + 1) % DAEMON_SOUND_LOG;
 	}
 	d->sounds[idx].sound = s;
@@ -214,8 +213,8 @@ on_alert_escalated(void *userdata, const struct alert_info *a)
 	char *p = payload_escalation(d->conf.board.id, a, daemon_now(d).wall_ms);
 
 	d->stats.escalations++;
-	log_warning("Breach of ticket %s unacknowledged for %" PRIu64 " s: escalated",
-		    a->ticket_id, d->conf.alerts.escalate_after_usec / USEC_PER_SEC);
+	log_warning("Breach of ticket %s unacknowledged for %" PRIu64 " s: escalated", a->ticket_id,
+		    d->conf.alerts.escalate_after_usec / USEC_PER_SEC);
 	publish(d, "escalations", p, 1, false);
 	payload_free(p);
 }
@@ -224,8 +223,8 @@ static void
 store_failed(struct daemon *d, const char *what, int r)
 {
 	d->stats.store_errors++;
-	log_ratelimited(&d->store_rl, LOG_LEVEL_ERR, "Failed to %s in the database: %s (%s)",
-			what, strerror(-r), store_errmsg(d->store));
+	log_ratelimited(&d->store_rl, LOG_LEVEL_ERR, "Failed to %s in the database: %s (%s)", what,
+			strerror(-r), store_errmsg(d->store));
 }
 
 static void
@@ -307,8 +306,7 @@ collect_unacked(void *userdata, const struct alert_info *a)
 
 int
 daemon_ack(struct daemon *d, const char *ticket_id, bool all, const char *agent,
-	   enum ack_source source, const char *button, struct ack_record *acked,
-	   size_t max)
+	   enum ack_source source, const char *button, struct ack_record *acked, size_t max)
 {
 	struct alerts_now now = daemon_now(d);
 	struct ack_targets t = { 0 };
@@ -358,9 +356,11 @@ daemon_ack(struct daemon *d, const char *ticket_id, bool all, const char *agent,
 		/* The monotonic clock is exact within this boot; an alert raised
 		 * before a restart only has its wall time. */
 		if (a->raised_usec && now.mono_usec > a->raised_usec)
-			rec->latency_ms = (int64_t)((now.mono_usec - a->raised_usec) / USEC_PER_MSEC);
+			rec->latency_ms =
+				(int64_t)((now.mono_usec - a->raised_usec) / USEC_PER_MSEC);
 		else
-			rec->latency_ms = now.wall_ms > a->raised_ms ? now.wall_ms - a->raised_ms : 0;
+			rec->latency_ms =
+				now.wall_ms > a->raised_ms ? now.wall_ms - a->raised_ms : 0;
 		snprintf(rec->event_id, sizeof(rec->event_id), "%s", a->event_id);
 		payloads[i] = payload_ack(rec);
 		if (!payloads[i]) {
@@ -489,8 +489,8 @@ update_quiet(struct daemon *d)
 {
 	struct alerts_now now = daemon_now(d);
 	int64_t next_ms = INT64_MAX;
-	bool quiet = quiet_active(&d->conf.alerts.quiet_hours, d->conf.alerts.timezone,
-				  now.wall_ms, &next_ms);
+	bool quiet = quiet_active(&d->conf.alerts.quiet_hours, d->conf.alerts.timezone, now.wall_ms,
+				  &next_ms);
 
 	if (quiet != d->quiet) {
 		log_info("Quiet hours %s", quiet ? "begin" : "end");
@@ -502,7 +502,8 @@ update_quiet(struct daemon *d)
 	if (next_ms == INT64_MAX || next_ms <= now.wall_ms)
 		d->quiet_next_usec = next_ms == INT64_MAX ? 0 : now.mono_usec + USEC_PER_SEC;
 	else
-		d->quiet_next_usec = now.mono_usec + (uint64_t)(next_ms - now.wall_ms) * USEC_PER_MSEC;
+		d->quiet_next_usec =
+			now.mono_usec + (uint64_t)(next_ms - now.wall_ms) * USEC_PER_MSEC;
 }
 
 /* --- buttons ------------------------------------------------------------- */
@@ -585,8 +586,8 @@ on_gpio_readable(struct loop *loop, int fd, uint32_t revents, void *userdata)
 	(void)revents;
 	r = gpio_dispatch(d->gpio, fd);
 	if (r < 0)
-		log_ratelimited(&d->store_rl, LOG_LEVEL_WARNING,
-				"Failed to read button events: %s", strerror(-r));
+		log_ratelimited(&d->store_rl, LOG_LEVEL_WARNING, "Failed to read button events: %s",
+				strerror(-r));
 }
 
 static void
@@ -604,8 +605,7 @@ on_sim_step(struct loop *loop, void *userdata)
 }
 
 static int
-sim_run(struct daemon *d, const char *button, const uint64_t *at, const bool *level,
-	unsigned n)
+sim_run(struct daemon *d, const char *button, const uint64_t *at, const bool *level, unsigned n)
 {
 	int idx;
 	struct sim_script *s;
@@ -729,8 +729,7 @@ on_event(void *userdata, const struct event *ev)
 	if (ev->type == EVENT_TICKET_ASSIGNED && d->conf.alerts.assign_acks) {
 		struct alert_info a;
 
-		if (alerts_get(d->alerts, ev->ticket.id, &now, &a) == 0 &&
-		    a.state == ALERT_UNACKED)
+		if (alerts_get(d->alerts, ev->ticket.id, &now, &a) == 0 && a.state == ALERT_UNACKED)
 			daemon_ack(d, ev->ticket.id, false, ev->agent, ACK_SOURCE_ASSIGN, NULL,
 				   NULL, 0);
 	}
@@ -805,8 +804,7 @@ on_mqtt_message(void *userdata, const struct mqtt_message *msg)
 		return;
 	}
 	struct event_ctx ctx = { .d = d, .topic = msg->topic };
-	event_parse(msg->payload, msg->len, EVENT_MAX_PER_MESSAGE, on_event, on_event_reject,
-		    &ctx);
+	event_parse(msg->payload, msg->len, EVENT_MAX_PER_MESSAGE, on_event, on_event_reject, &ctx);
 }
 
 static void
@@ -838,7 +836,7 @@ on_mqtt_connected(void *userdata, bool session_present)
 		   conf_mqtt_port(&d->conf), session_present ? "resumed" : "new");
 	d->broker_connected = true;
 	alerts_broker(d->alerts, true, &now);
-	d->status_state[0] = '\0';	/* republish status */
+	d->status_state[0] = '\0'; /* republish status */
 	d->state_pending = true;
 	publish_health(d);
 	daemon_touch(d);
@@ -910,8 +908,8 @@ outbox_pump(struct daemon *d)
 	}
 	for (int i = 0; i < n; i++) {
 		int mid = 0;
-		int r = mqtt_publish(d->mqtt, rows[i].topic, rows[i].payload, rows[i].payload_len, 1,
-				     false, &mid);
+		int r = mqtt_publish(d->mqtt, rows[i].topic, rows[i].payload, rows[i].payload_len,
+				     1, false, &mid);
 		if (r < 0) {
 			for (; i < n; i++)
 				outbox_row_done(&rows[i]);
@@ -983,7 +981,8 @@ publish_state(struct daemon *d)
 	char *status;
 
 	if (now < d->state_last_usec + STATE_MIN_INTERVAL_USEC) {
-		loop_timer_arm(d->loop, &d->state_timer, d->state_last_usec + STATE_MIN_INTERVAL_USEC);
+		loop_timer_arm(d->loop, &d->state_timer,
+			       d->state_last_usec + STATE_MIN_INTERVAL_USEC);
 		return;
 	}
 	d->state_pending = false;
@@ -1273,7 +1272,8 @@ restore_state(struct daemon *d)
 
 		if (until > wall) {
 			d->muted_until_ms = until;
-			d->muted_until_usec = now.mono_usec + (uint64_t)(until - wall) * USEC_PER_MSEC;
+			d->muted_until_usec =
+				now.mono_usec + (uint64_t)(until - wall) * USEC_PER_MSEC;
 		} else {
 			store_setting_delete(d->store, SETTING_MUTED_UNTIL);
 		}
@@ -1472,7 +1472,7 @@ daemon_free(struct daemon *d)
 	if (d->gpio) {
 		for (unsigned i = 0; i < BOARD_MAX_BUTTONS; i++)
 			loop_io_unwatch(d->loop, &d->gpio_io[i]);
-		gpio_free(d->gpio);	/* every output off */
+		gpio_free(d->gpio); /* every output off */
 	}
 	if (d->store) {
 		store_flush(d->store);

@@ -21,7 +21,7 @@
 /* Rejected values are echoed in reasons that end up in logs and on MQTT;
  * the echo is short and clean whatever the peer sent. */
 #define ECHO_MAX_CHARS 40
-#define ECHO_BUF (ECHO_MAX_CHARS * 4 + sizeof("..."))
+#define ECHO_BUF       (ECHO_MAX_CHARS * 4 + sizeof("..."))
 
 static const char *const event_type_names[EVENT_TYPE_COUNT] = {
 	[EVENT_TICKET_CREATED] = "ticket.created",
@@ -40,16 +40,11 @@ static const char *const event_type_names[EVENT_TYPE_COUNT] = {
 };
 
 static const char *const channel_names[CHANNEL_COUNT] = {
-	[CHANNEL_FACEBOOK] = "facebook",
-	[CHANNEL_INSTAGRAM] = "instagram",
-	[CHANNEL_TWITTER] = "twitter",
-	[CHANNEL_VK] = "vk",
-	[CHANNEL_TELEGRAM] = "telegram",
-	[CHANNEL_WHATSAPP] = "whatsapp",
-	[CHANNEL_EMAIL] = "email",
-	[CHANNEL_CHAT] = "chat",
-	[CHANNEL_PHONE] = "phone",
-	[CHANNEL_WEB] = "web",
+	[CHANNEL_FACEBOOK] = "facebook", [CHANNEL_INSTAGRAM] = "instagram",
+	[CHANNEL_TWITTER] = "twitter",   [CHANNEL_VK] = "vk",
+	[CHANNEL_TELEGRAM] = "telegram", [CHANNEL_WHATSAPP] = "whatsapp",
+	[CHANNEL_EMAIL] = "email",       [CHANNEL_CHAT] = "chat",
+	[CHANNEL_PHONE] = "phone",       [CHANNEL_WEB] = "web",
 	[CHANNEL_OTHER] = "other",
 };
 
@@ -312,8 +307,8 @@ parse_id(struct parse_ctx *ctx, const cJSON *v, const char *name, char *dst, siz
 
 /* Optional display text; returns 1 if present, 0 if absent, -EINVAL. */
 static int
-parse_text(struct parse_ctx *ctx, const cJSON *obj, const char *key, const char *name,
-	   char *dst, size_t cap)
+parse_text(struct parse_ctx *ctx, const cJSON *obj, const char *key, const char *name, char *dst,
+	   size_t cap)
 {
 	const cJSON *v = field(obj, key);
 
@@ -465,12 +460,11 @@ parse_ticket(struct parse_ctx *ctx, const cJSON *obj, struct event *ev, char *as
 			    sizeof(t->customer))) < 0)
 		return r;
 	t->has_customer = r > 0;
-	if ((r = parse_text(ctx, ticket, "queue", "ticket.queue", t->queue,
-			    sizeof(t->queue))) < 0)
+	if ((r = parse_text(ctx, ticket, "queue", "ticket.queue", t->queue, sizeof(t->queue))) < 0)
 		return r;
 	t->has_queue = r > 0;
-	if ((r = parse_text(ctx, ticket, "assignee", "ticket.assignee", assignee,
-			    assignee_cap)) < 0)
+	if ((r = parse_text(ctx, ticket, "assignee", "ticket.assignee", assignee, assignee_cap)) <
+	    0)
 		return r;
 	return parse_due(ctx, ticket, t);
 }
@@ -485,8 +479,7 @@ parse_incident(struct parse_ctx *ctx, const cJSON *obj, struct event *ev)
 	if (!cJSON_IsObject(inc))
 		return fail(ctx, "incident: must be an object");
 	id = field(inc, "id");
-	if (id && parse_id(ctx, id, "incident.id", ev->incident_id,
-			   sizeof(ev->incident_id)) < 0)
+	if (id && parse_id(ctx, id, "incident.id", ev->incident_id, sizeof(ev->incident_id)) < 0)
 		return -EINVAL;
 	if (parse_text(ctx, inc, "title", "incident.title", ev->incident_title,
 		       sizeof(ev->incident_title)) < 0)
@@ -560,7 +553,7 @@ parse_body(struct parse_ctx *ctx, const cJSON *obj, struct event *ev)
 
 		if (!who[0])
 			return fail(ctx, "agent: missing (ticket.assigned needs \"agent\" or "
-				    "\"ticket.assignee\")");
+					 "\"ticket.assignee\")");
 		memcpy(ev->agent, who, strlen(who) + 1);
 	}
 	return 0;
@@ -604,8 +597,8 @@ reject_surplus(struct parse_ctx *ctx, const cJSON *obj, size_t max_events)
 {
 	char id[EVENT_ID_MAX];
 	char reason[REASON_MAX];
-	bool has_id = cJSON_IsObject(obj) &&
-		      parse_id(ctx, field(obj, "id"), "id", id, sizeof(id)) == 0;
+	bool has_id =
+		cJSON_IsObject(obj) && parse_id(ctx, field(obj, "id"), "id", id, sizeof(id)) == 0;
 
 	snprintf(reason, sizeof(reason), "too many events in one message (max %zu)", max_events);
 	reject(ctx, has_id ? id : NULL, reason);
@@ -625,7 +618,8 @@ int
 event_parse(const void *payload, size_t len, size_t max_events, event_accept_fn on_accept,
 	    event_reject_fn on_reject, void *userdata)
 {
-	struct parse_ctx ctx = { .on_accept = on_accept, .on_reject = on_reject,
+	struct parse_ctx ctx = { .on_accept = on_accept,
+				 .on_reject = on_reject,
 				 .userdata = userdata };
 	const char *end = NULL;
 	cJSON *root, *item;
@@ -662,7 +656,8 @@ event_parse(const void *payload, size_t len, size_t max_events, event_accept_fn 
 		else
 			reject_surplus(&ctx, root, max_events);
 	} else if (cJSON_IsArray(root)) {
-		cJSON_ArrayForEach(item, root) {
+		cJSON_ArrayForEach(item, root)
+		{
 			if (i++ < max_events)
 				accepted += parse_one(&ctx, item);
 			else

@@ -19,8 +19,8 @@ gpio_backend(const char *name)
 }
 
 struct gpio *
-gpio_new(const struct gpio_ops *ops, const struct board_profile *p,
-	 gpio_edge_fn on_edge, void *userdata, char *why, size_t why_size)
+gpio_new(const struct gpio_ops *ops, const struct board_profile *p, gpio_edge_fn on_edge,
+	 void *userdata, char *why, size_t why_size)
 {
 	struct gpio *g;
 	int r;
@@ -170,8 +170,7 @@ gpio_is_sim(const struct gpio *g)
 }
 
 int
-gpio_sim_set_button(struct gpio *g, unsigned button, bool pressed,
-		    uint64_t at_usec)
+gpio_sim_set_button(struct gpio *g, unsigned button, bool pressed, uint64_t at_usec)
 {
 	if (!gpio_is_sim(g))
 		return -EOPNOTSUPP;
@@ -179,8 +178,7 @@ gpio_sim_set_button(struct gpio *g, unsigned button, bool pressed,
 }
 
 size_t
-gpio_sim_history(const struct gpio *g, enum output o,
-		 struct gpio_sim_transition *out, size_t max)
+gpio_sim_history(const struct gpio *g, enum output o, struct gpio_sim_transition *out, size_t max)
 {
 	if (!gpio_is_sim(g))
 		return 0;

@@ -19,33 +19,30 @@
 #include "log.h"
 #include "timeutil.h"
 
-#define CONSUMER "teamboard"
-#define EVENT_BATCH 16		/* the v1 kernel FIFO holds 16 events */
-#define EVENT_ROUNDS 4		/* batches per dispatch: a chattering line must
-				 * not starve the loop (epoll is level-triggered) */
+#define CONSUMER    "teamboard"
+#define EVENT_BATCH 16 /* the v1 kernel FIFO holds 16 events */
+#define EVENT_ROUNDS                                                                               \
+	4 /* batches per dispatch: a chattering line must                                          \
+	   * not starve the loop (epoll is level-triggered) */
 /* v1 timestamps are CLOCK_REALTIME before Linux 5.7: anything this far from
  * the monotonic clock is not a monotonic timestamp. */
 #define EVENT_TS_MAX_AGE_USEC (10 * 60 * USEC_PER_SEC)
 
 struct gpiod_state {
 	struct gpiod_chip *chip;
-	const char *chip_desc;		/* the profile's label or path */
+	const char *chip_desc; /* the profile's label or path */
 	struct gpiod_line *out[OUTPUT_COUNT];
 	struct gpiod_line *btn[BOARD_MAX_BUTTONS];
 	int btn_fd[BOARD_MAX_BUTTONS];
-	bool btn_level[BOARD_MAX_BUTTONS];	/* last level reported */
+	bool btn_level[BOARD_MAX_BUTTONS]; /* last level reported */
 };
 
 static const char *const output_role[OUTPUT_COUNT] = {
-	[OUTPUT_RED] = "lamp.red",
-	[OUTPUT_AMBER] = "lamp.amber",
-	[OUTPUT_GREEN] = "lamp.green",
-	[OUTPUT_BLUE] = "lamp.blue",
-	[OUTPUT_BUZZER] = "buzzer",
+	[OUTPUT_RED] = "lamp.red",   [OUTPUT_AMBER] = "lamp.amber", [OUTPUT_GREEN] = "lamp.green",
+	[OUTPUT_BLUE] = "lamp.blue", [OUTPUT_BUZZER] = "buzzer",
 };
 
-static void
-why_set(char *why, size_t why_size, const char *fmt, ...)
+static void why_set(char *why, size_t why_size, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 static void
@@ -93,7 +90,8 @@ list_chips(char *buf, size_t size)
 	it = gpiod_chip_iter_new();
 	if (!it)
 		return;
-	gpiod_foreach_chip(it, chip) {
+	gpiod_foreach_chip(it, chip)
+	{
 		int w = snprintf(buf + len, size - len, "%s%s '%s'", n ? ", " : "",
 				 gpiod_chip_name(chip), gpiod_chip_label(chip));
 		if (w < 0 || (size_t)w >= size - len)
@@ -149,8 +147,8 @@ open_chip(const struct board_profile *p, char *why, size_t why_size, int *err)
 }
 
 static struct gpiod_line *
-find_line(struct gpiod_state *s, const char *role, const struct board_line *bl,
-	  char *why, size_t why_size, int *err)
+find_line(struct gpiod_state *s, const char *role, const struct board_line *bl, char *why,
+	  size_t why_size, int *err)
 {
 	struct gpiod_line *line;
 
@@ -181,8 +179,8 @@ find_line(struct gpiod_state *s, const char *role, const struct board_line *bl,
 			bl->offset, s->chip_desc, gpiod_chip_name(s->chip),
 			gpiod_chip_num_lines(s->chip));
 	else
-		why_set(why, why_size, "%s: cannot get line at offset %d on chip '%s': %s",
-			role, bl->offset, s->chip_desc, strerror(*err));
+		why_set(why, why_size, "%s: cannot get line at offset %d on chip '%s': %s", role,
+			bl->offset, s->chip_desc, strerror(*err));
 	return NULL;
 }
 
@@ -295,8 +293,8 @@ gpiod_open(struct gpio *g, const struct board_profile *p, char *why, size_t why_
 		line = find_line(s, role, bl, why, why_size, &err);
 		if (!line)
 			goto fail;
-		if (gpiod_line_request_both_edges_events_flags(line, CONSUMER,
-							       request_flags(bl)) < 0) {
+		if (gpiod_line_request_both_edges_events_flags(line, CONSUMER, request_flags(bl)) <
+		    0) {
 			err = errno;
 			request_failed(s, role, line, bl, err, why, why_size);
 			goto fail;

@@ -14,7 +14,7 @@
 
 struct sim_ring {
 	struct gpio_sim_transition t[GPIO_SIM_HISTORY];
-	unsigned head;			/* next slot to write */
+	unsigned head; /* next slot to write */
 	unsigned count;
 };
 
@@ -31,8 +31,7 @@ sim_chip(const struct gpio *g)
 }
 
 static int
-sim_open(struct gpio *g, const struct board_profile *p, char *why,
-	 size_t why_size)
+sim_open(struct gpio *g, const struct board_profile *p, char *why, size_t why_size)
 {
 	struct sim_chip *c;
 
@@ -121,8 +120,7 @@ const struct gpio_ops gpio_sim_ops = {
 };
 
 int
-gpio_sim_backend_set_button(struct gpio *g, unsigned button, bool pressed,
-			    uint64_t at_usec)
+gpio_sim_backend_set_button(struct gpio *g, unsigned button, bool pressed, uint64_t at_usec)
 {
 	struct sim_chip *c = sim_chip(g);
 
@@ -139,8 +137,8 @@ gpio_sim_backend_set_button(struct gpio *g, unsigned button, bool pressed,
 }
 
 size_t
-gpio_sim_backend_history(const struct gpio *g, enum output o,
-			 struct gpio_sim_transition *out, size_t max)
+gpio_sim_backend_history(const struct gpio *g, enum output o, struct gpio_sim_transition *out,
+			 size_t max)
 {
 	const struct sim_chip *c = sim_chip(g);
 	const struct sim_ring *r;

@@ -75,11 +75,10 @@ level_word(enum log_level level)
  * characters are escaped: log lines often quote what a peer sent, and an
  * embedded newline would forge a second journal entry. */
 static void
-log_emit(enum log_level level, const char *suffix, const char *fmt,
-	 va_list ap)
+log_emit(enum log_level level, const char *suffix, const char *fmt, va_list ap)
 {
 	char msg[LOG_LINE_MAX];
-	char line[LOG_LINE_MAX + 128];	/* prefix + message + suffix + '\n' */
+	char line[LOG_LINE_MAX + 128]; /* prefix + message + suffix + '\n' */
 	size_t n = 0;
 	const char *p;
 	int saved = errno;
@@ -148,8 +147,7 @@ mono_usec(void)
 /* Token bucket: `printed` is the number of tokens in use; one comes back
  * every interval, counted from window_start_usec. */
 void
-log_ratelimited(struct log_ratelimit *rl, enum log_level level,
-		const char *fmt, ...)
+log_ratelimited(struct log_ratelimit *rl, enum log_level level, const char *fmt, ...)
 {
 	char suffix[64];
 	unsigned burst;

@@ -14,9 +14,9 @@
 
 struct loop {
 	int epfd;
-	int tfd;			/* CLOCK_MONOTONIC, earliest timer */
-	int sfd;			/* -1: no signals */
-	int cfd;			/* CLOCK_REALTIME step detector, -1: none */
+	int tfd; /* CLOCK_MONOTONIC, earliest timer */
+	int sfd; /* -1: no signals */
+	int cfd; /* CLOCK_REALTIME step detector, -1: none */
 	struct loop_io tfd_io, sfd_io, cfd_io;
 
 	sigset_t signals, old_mask;
@@ -33,7 +33,7 @@ struct loop {
 	 * of starving the loop. */
 	struct loop_timer *timers;
 	struct loop_timer *firing;
-	uint64_t tfd_deadline;		/* programmed into tfd; UINT64_MAX: none */
+	uint64_t tfd_deadline; /* programmed into tfd; UINT64_MAX: none */
 
 	struct loop_hook *hooks;
 
@@ -144,8 +144,7 @@ cfd_arm(struct loop *loop)
 
 	its.it_value.tv_sec = time(NULL) + (time_t)100 * 365 * 86400;
 	loop->wall_minus_mono_usec = wall_minus_mono();
-	if (timerfd_settime(loop->cfd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its,
-			    NULL) < 0)
+	if (timerfd_settime(loop->cfd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, NULL) < 0)
 		return -errno;
 	return 0;
 }
@@ -159,7 +158,7 @@ on_cfd(struct loop *loop, int fd, uint32_t revents, void *userdata)
 	(void)revents;
 	(void)userdata;
 	if (read(fd, &expirations, sizeof(expirations)) >= 0) {
-		cfd_arm(loop);	/* a century has passed: keep watching */
+		cfd_arm(loop); /* a century has passed: keep watching */
 		return;
 	}
 	if (errno != ECANCELED)
@@ -195,7 +194,7 @@ loop_new(const sigset_t *signals, loop_signal_fn on_signal, void *userdata)
 	if (signals && !sigisemptyset(signals)) {
 		if (sigprocmask(SIG_BLOCK, signals, &loop->old_mask) < 0)
 			goto fail;
-		loop->signals = *signals;	/* from now on loop_free restores */
+		loop->signals = *signals; /* from now on loop_free restores */
 		loop->on_signal = on_signal;
 		loop->signal_userdata = userdata;
 		loop->sfd = signalfd(-1, signals, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -420,8 +419,7 @@ loop_io_unwatch(struct loop *loop, struct loop_io *io)
 }
 
 void
-loop_add_before_sleep(struct loop *loop, struct loop_hook *hook,
-		      loop_hook_fn cb, void *userdata)
+loop_add_before_sleep(struct loop *loop, struct loop_hook *hook, loop_hook_fn cb, void *userdata)
 {
 	struct loop_hook **pp;
 
@@ -429,7 +427,7 @@ loop_add_before_sleep(struct loop *loop, struct loop_hook *hook,
 	hook->userdata = userdata;
 	for (pp = &loop->hooks; *pp; pp = &(*pp)->next)
 		if (*pp == hook)
-			return;	/* already registered: just updated */
+			return; /* already registered: just updated */
 	hook->next = NULL;
 	*pp = hook;
 }

@@ -10,8 +10,8 @@
 #include "gpio.h"
 #include "log.h"
 
-#define EXIT_USAGE 64
-#define EXIT_CONFIG 78
+#define EXIT_USAGE     64
+#define EXIT_CONFIG    78
 #define DEFAULT_CONFIG "/etc/teamboard/teamboard.conf"
 
 static void

@@ -26,22 +26,22 @@
 #include "mqtt.h"
 #include "timeutil.h"
 
-#define MISC_INTERVAL_USEC USEC_PER_SEC
-#define BACKOFF_MIN_USEC USEC_PER_SEC
-#define BACKOFF_MAX_USEC (60 * USEC_PER_SEC)
-#define BACKOFF_MAX_SHIFT 6		/* 1 s << 6 = 64 s, above the cap */
-#define DEFAULT_KEEPALIVE_S 30
-#define MIN_KEEPALIVE_S 5		/* libmosquitto refuses 1..4 */
-#define DEFAULT_MAX_INFLIGHT 20
+#define MISC_INTERVAL_USEC       USEC_PER_SEC
+#define BACKOFF_MIN_USEC         USEC_PER_SEC
+#define BACKOFF_MAX_USEC         (60 * USEC_PER_SEC)
+#define BACKOFF_MAX_SHIFT        6 /* 1 s << 6 = 64 s, above the cap */
+#define DEFAULT_KEEPALIVE_S      30
+#define MIN_KEEPALIVE_S          5 /* libmosquitto refuses 1..4 */
+#define DEFAULT_MAX_INFLIGHT     20
 #define DEFAULT_SESSION_EXPIRY_S (7 * 24 * 3600)
-#define DISCONNECT_PUMP_USEC (500 * USEC_PER_MSEC)
-#define PUMP_SLICE_MS 50
-#define MID_SPACE 65536			/* message ids are 16 bit */
+#define DISCONNECT_PUMP_USEC     (500 * USEC_PER_MSEC)
+#define PUMP_SLICE_MS            50
+#define MID_SPACE                65536 /* message ids are 16 bit */
 
 enum mqtt_state {
-	MQTT_IDLE,			/* not started, or stopped */
-	MQTT_WAITING,			/* retry timer armed */
-	MQTT_CONNECTING,		/* socket open, no CONNACK yet */
+	MQTT_IDLE,       /* not started, or stopped */
+	MQTT_WAITING,    /* retry timer armed */
+	MQTT_CONNECTING, /* socket open, no CONNACK yet */
 	MQTT_CONNECTED,
 };
 
@@ -58,26 +58,26 @@ struct mqtt {
 	int keepalive_s;
 	char **subs;
 	size_t n_subs;
-	size_t n_cmd_subs;		/* the last ones in subs */
+	size_t n_cmd_subs; /* the last ones in subs */
 
 	enum mqtt_state state;
-	bool stopping;			/* mqtt_stop()/free(): no retries, no callbacks */
-	bool lib_ref;			/* holds one mosquitto_lib_init() */
-	bool attempted;			/* later attempts use reconnect_async */
-	unsigned failures;		/* failed attempts since the last CONNACK */
-	unsigned connects;		/* successful CONNACKs */
-	int sock_errno;			/* SO_ERROR of a failed connect */
-	char refusal[96];		/* CONNACK refusal, for the disconnect after it */
+	bool stopping;     /* mqtt_stop()/free(): no retries, no callbacks */
+	bool lib_ref;      /* holds one mosquitto_lib_init() */
+	bool attempted;    /* later attempts use reconnect_async */
+	unsigned failures; /* failed attempts since the last CONNACK */
+	unsigned connects; /* successful CONNACKs */
+	int sock_errno;    /* SO_ERROR of a failed connect */
+	char refusal[96];  /* CONNACK refusal, for the disconnect after it */
 
 	struct loop_io io;
-	int watched_fd;			/* -1: not watching */
+	int watched_fd; /* -1: not watching */
 	uint32_t watched_events;
 	struct loop_timer connect_timer;
 	struct loop_timer misc_timer;
 
 	size_t inflight;
-	uint64_t qos_mids[MID_SPACE / 64];	/* our QoS>0 publishes awaiting ack */
-	int stop_mid;			/* mqtt_stop()'s status publish, 0: none */
+	uint64_t qos_mids[MID_SPACE / 64]; /* our QoS>0 publishes awaiting ack */
+	int stop_mid;                      /* mqtt_stop()'s status publish, 0: none */
 	bool stop_acked;
 };
 
@@ -289,8 +289,8 @@ disconnect_reason(struct mqtt *m, int rc, int err, char *buf, size_t size)
 	} else if (m->sock_errno) {
 		errno_reason(buf, size, m->sock_errno);
 	} else if (rc >= 0x80) {
-		reason_copy(buf, size, "broker closed the connection: ",
-			    mosquitto_reason_string(rc));
+		reason_copy(buf, size,
+			    "broker closed the connection: ", mosquitto_reason_string(rc));
 	} else {
 		switch (rc) {
 		case MOSQ_ERR_KEEPALIVE:
@@ -456,15 +456,14 @@ subscribe_all(struct mqtt *m)
 	 * broker restart it has forgotten it (session_present = 0). */
 	size_t n_plain = m->n_subs - m->n_cmd_subs;
 	if (n_plain) {
-		rc = mosquitto_subscribe_multiple(m->mosq, NULL, (int)n_plain, m->subs, 1, 0,
-						  NULL);
+		rc = mosquitto_subscribe_multiple(m->mosq, NULL, (int)n_plain, m->subs, 1, 0, NULL);
 		if (rc != MOSQ_ERR_SUCCESS)
 			log_debug("mqtt: subscribe failed: %s", mosquitto_strerror(rc));
 	}
 	if (m->n_cmd_subs) {
-		int options = m->v5 ? MQTT_SUB_OPT_RETAIN_AS_PUBLISHED |
-					      MQTT_SUB_OPT_SEND_RETAIN_NEVER
-				    : 0;
+		int options =
+			m->v5 ? MQTT_SUB_OPT_RETAIN_AS_PUBLISHED | MQTT_SUB_OPT_SEND_RETAIN_NEVER
+			      : 0;
 
 		rc = mosquitto_subscribe_multiple(m->mosq, NULL, (int)m->n_cmd_subs,
 						  m->subs + n_plain, 1, options, NULL);
@@ -510,8 +509,7 @@ on_connect(struct mosquitto *mosq, void *userdata, int rc, int flags,
 }
 
 static void
-on_disconnect(struct mosquitto *mosq, void *userdata, int rc,
-	      const mosquitto_property *props)
+on_disconnect(struct mosquitto *mosq, void *userdata, int rc, const mosquitto_property *props)
 {
 	struct mqtt *m = userdata;
 	int err = errno;
@@ -533,8 +531,8 @@ on_disconnect(struct mosquitto *mosq, void *userdata, int rc,
 }
 
 static void
-on_subscribe(struct mosquitto *mosq, void *userdata, int mid, int count,
-	     const int *granted, const mosquitto_property *props)
+on_subscribe(struct mosquitto *mosq, void *userdata, int mid, int count, const int *granted,
+	     const mosquitto_property *props)
 {
 	struct mqtt *m = userdata;
 
@@ -586,7 +584,7 @@ on_publish(struct mosquitto *mosq, void *userdata, int mid, int reason_code,
 	   const mosquitto_property *props)
 {
 	struct mqtt *m = userdata;
-	bool ok = reason_code < 0x80;	/* 0x10 "no matching subscribers" is fine */
+	bool ok = reason_code < 0x80; /* 0x10 "no matching subscribers" is fine */
 
 	(void)mosq;
 	(void)props;
@@ -652,8 +650,8 @@ setup_tls(struct mqtt *m, const struct mqtt_config *cfg)
 	    (r = file_readable(keyfile)) < 0)
 		return r;
 	/* without a CA file, trust the system store (public brokers) */
-	if (mosquitto_tls_set(m->mosq, cafile, cafile ? NULL : "/etc/ssl/certs", certfile,
-			      keyfile, NULL) != MOSQ_ERR_SUCCESS)
+	if (mosquitto_tls_set(m->mosq, cafile, cafile ? NULL : "/etc/ssl/certs", certfile, keyfile,
+			      NULL) != MOSQ_ERR_SUCCESS)
 		return -EINVAL;
 	/* verify the peer; "tlsv1.2" is the minimum in 2.0.11 (1.3 allowed).
 	 * Hostname checking stays on: tls_insecure is never set. */
@@ -703,7 +701,7 @@ configure(struct mqtt *m, const struct mqtt_config *cfg)
 		return r;
 	if (m->v5) {
 		r = set_session_expiry(m, cfg->session_expiry_s ? cfg->session_expiry_s
-								 : DEFAULT_SESSION_EXPIRY_S);
+								: DEFAULT_SESSION_EXPIRY_S);
 		if (r < 0)
 			return r;
 	}
@@ -892,8 +890,8 @@ mqtt_stop(struct mqtt *m, const char *topic, const char *payload, uint64_t timeo
 			m->stop_mid = mid;
 			m->stop_acked = false;
 			pump(m, deadline, stop_publish_done);
-			log_debug("mqtt: stop: status %s", m->stop_acked ? "acknowledged"
-									 : "not acknowledged");
+			log_debug("mqtt: stop: status %s",
+				  m->stop_acked ? "acknowledged" : "not acknowledged");
 		}
 	}
 	if (m->state == MQTT_CONNECTED) {
@@ -1042,12 +1040,12 @@ mqtt_topic_matches(const char *filter, const char *topic)
 		size_t tlen = te ? (size_t)(te - t) : strlen(t);
 
 		if (flen == 1 && f[0] == '#')
-			return fe == NULL;	/* '#' only as the last level */
+			return fe == NULL; /* '#' only as the last level */
 		if (flen == 1 && f[0] == '+') {
 			/* one level, possibly empty */
 		} else {
 			if (memchr(f, '+', flen) || memchr(f, '#', flen))
-				return false;	/* "a+" / "a#" are not filters */
+				return false; /* "a+" / "a#" are not filters */
 			if (flen != tlen || memcmp(f, t, flen) != 0)
 				return false;
 		}

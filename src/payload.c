@@ -84,8 +84,8 @@ payload_board_status(const char *state, int64_t since_ms)
 }
 
 char *
-payload_error(const char *board, const char *topic, const char *event_id,
-	      const char *reason, int64_t at_ms)
+payload_error(const char *board, const char *topic, const char *event_id, const char *reason,
+	      int64_t at_ms)
 {
 	cJSON *o = cJSON_CreateObject();
 
@@ -124,7 +124,8 @@ alert_json(const struct alert_info *a)
 	cJSON *o = cJSON_CreateObject();
 
 	cJSON_AddStringToObject(o, "ticket_id", a->ticket_id);
-	cJSON_AddStringToObject(o, "kind", a->kind == ALERT_NONE ? "none" : alert_kind_name(a->kind));
+	cJSON_AddStringToObject(o, "kind",
+				a->kind == ALERT_NONE ? "none" : alert_kind_name(a->kind));
 	cJSON_AddStringToObject(o, "state", alert_state_name(a->state));
 	cJSON_AddBoolToObject(o, "escalated", a->escalated);
 	cJSON_AddStringToObject(o, "channel", channel_name(a->channel));
@@ -299,7 +300,8 @@ payload_sim_state(struct daemon *d)
 		cJSON_AddBoolToObject(b, "stuck", buttons_stuck(d->buttons, i));
 	}
 	for (unsigned i = 0; i < d->n_sounds; i++) {
-		const struct sound_log_entry *e = &d->sounds[(d->sounds_head + i) % DAEMON_SOUND_LOG];
+		const struct sound_log_entry *e =
+			&d->sounds[(d->sounds_head + i) % DAEMON_SOUND_LOG];
 		cJSON *s = cJSON_CreateObject();
 		cJSON_AddStringToObject(s, "sound", sound_name(e->sound));
 		cJSON_AddNumberToObject(s, "at_us", (double)e->at_usec);

@@ -29,14 +29,14 @@
 #include "quiet.h"
 
 #define MIN_PER_DAY 1440
-#define DAYS_ALL 0x7f
-#define MS_PER_SEC 1000LL
-#define MS_PER_MIN 60000LL
-#define MS_PER_DAY (MIN_PER_DAY * MS_PER_MIN)
+#define DAYS_ALL    0x7f
+#define MS_PER_SEC  1000LL
+#define MS_PER_MIN  60000LL
+#define MS_PER_DAY  (MIN_PER_DAY * MS_PER_MIN)
 #define MS_PER_WEEK (7 * MS_PER_DAY)
 /* Two weeks: every pattern repeats weekly, plus room for a boundary that a
  * DST jump skipped this week. */
-#define SEARCH_MS (15 * MS_PER_DAY)
+#define SEARCH_MS        (15 * MS_PER_DAY)
 #define SEARCH_STEPS_MAX 4096
 /* Wall times beyond +-2^53 ms (about 285,000 years) are not evaluated, which
  * keeps every sum below far from overflow. */
@@ -44,8 +44,8 @@
 #define INTERVALS_MAX (QUIET_MAX_WINDOWS * 7)
 
 #define ZONEINFO_DIR "/usr/share/zoneinfo"
-#define TZ_NAME_MAX 128
-#define QUOTE_MAX 48		/* how much of a bad window an error quotes */
+#define TZ_NAME_MAX  128
+#define QUOTE_MAX    48 /* how much of a bad window an error quotes */
 
 static const char *const day_names[7] = { "mon", "tue", "wed", "thu", "fri", "sat", "sun" };
 
@@ -148,19 +148,26 @@ parse_times(const char *p, size_t n, struct quiet_window *w, const char *win, in
 	unsigned start, end;
 
 	if (!dash)
-		return fail(why, why_size, "bad time range '%.*s' in quiet window '%.*s' "
-			    "(expected HH:MM-HH:MM)", quote_len((ptrdiff_t)n), p, win_len, win);
+		return fail(why, why_size,
+			    "bad time range '%.*s' in quiet window '%.*s' "
+			    "(expected HH:MM-HH:MM)",
+			    quote_len((ptrdiff_t)n), p, win_len, win);
 	if (parse_time(p, (size_t)(dash - p), &start) < 0)
-		return fail(why, why_size, "bad start time '%.*s' in quiet window '%.*s' "
-			    "(expected 00:00..23:59)", quote_len(dash - p), p, win_len, win);
+		return fail(why, why_size,
+			    "bad start time '%.*s' in quiet window '%.*s' "
+			    "(expected 00:00..23:59)",
+			    quote_len(dash - p), p, win_len, win);
 	if (start == MIN_PER_DAY)
-		return fail(why, why_size, "start time 24:00 in quiet window '%.*s' "
-			    "(24:00 is only valid as an end time; use 00:00)", win_len, win);
+		return fail(why, why_size,
+			    "start time 24:00 in quiet window '%.*s' "
+			    "(24:00 is only valid as an end time; use 00:00)",
+			    win_len, win);
 	n -= (size_t)(dash + 1 - p);
 	if (parse_time(dash + 1, n, &end) < 0)
-		return fail(why, why_size, "bad end time '%.*s' in quiet window '%.*s' "
-			    "(expected 00:00..24:00)", quote_len((ptrdiff_t)n), dash + 1, win_len,
-			    win);
+		return fail(why, why_size,
+			    "bad end time '%.*s' in quiet window '%.*s' "
+			    "(expected 00:00..24:00)",
+			    quote_len((ptrdiff_t)n), dash + 1, win_len, win);
 	/* An end at midnight is the end of the day: 20:00-00:00 == 20:00-24:00
 	 * and 00:00-00:00 is the whole day, which keeps end_min in 1..1440. */
 	w->start_min = (uint16_t)start;
@@ -192,15 +199,20 @@ parse_window(const char *p, size_t n, struct quiet_window *w, char *why, size_t 
 	times_stop = times_end;
 	if (times == end) {
 		if (memchr(p, ':', n))
-			return fail(why, why_size, "quiet window '%.*s' has no days "
-				    "(e.g. 'daily %.*s')", win_len, p, win_len, p);
-		return fail(why, why_size, "quiet window '%.*s' has no time range "
-			    "(e.g. '%.*s 20:00-08:00')", win_len, p, win_len, p);
+			return fail(why, why_size,
+				    "quiet window '%.*s' has no days "
+				    "(e.g. 'daily %.*s')",
+				    win_len, p, win_len, p);
+		return fail(why, why_size,
+			    "quiet window '%.*s' has no time range "
+			    "(e.g. '%.*s 20:00-08:00')",
+			    win_len, p, win_len, p);
 	}
 	while (times_end < end && is_space(*times_end))
 		times_end++;
 	if (times_end != end)
-		return fail(why, why_size, "unexpected '%.*s' in quiet window '%.*s' "
+		return fail(why, why_size,
+			    "unexpected '%.*s' in quiet window '%.*s' "
 			    "(expected DAYS HH:MM-HH:MM)",
 			    quote_len(end - times_end), times_end, win_len, p);
 	r = parse_days(p, (size_t)(days_end - p), &w->days, p, win_len, why, why_size);
@@ -285,7 +297,7 @@ quiet_tz_valid(const char *tz)
 /* --- evaluation ------------------------------------------------------- */
 
 struct interval {
-	int64_t start_ms;	/* in the local week */
+	int64_t start_ms; /* in the local week */
 	int64_t len_ms;
 };
 
@@ -371,7 +383,8 @@ local_at(int64_t t_ms, int64_t *pos, long *gmtoff)
 	wd = (tm.tm_wday + 6) % 7;
 	/* a leap second (tm_sec 60) stays in its minute */
 	*pos = ((((int64_t)wd * MIN_PER_DAY + tm.tm_hour * 60 + tm.tm_min) * 60 +
-		 (tm.tm_sec > 59 ? 59 : tm.tm_sec)) * MS_PER_SEC) +
+		 (tm.tm_sec > 59 ? 59 : tm.tm_sec)) *
+		MS_PER_SEC) +
 	       (t_ms - sec * MS_PER_SEC);
 	*gmtoff = tm.tm_gmtoff;
 	return 0;
@@ -444,8 +457,7 @@ tz_leave(struct tz_scope *sc)
 /* Walks local-clock boundaries forward from `t`, stepping onto UTC-offset
  * changes, until the answer differs from `active`. */
 static int64_t
-find_change(const struct interval *iv, unsigned n, int64_t t, int64_t pos, long off,
-	    bool active)
+find_change(const struct interval *iv, unsigned n, int64_t t, int64_t pos, long off, bool active)
 {
 	int64_t limit = t > INT64_MAX - SEARCH_MS ? INT64_MAX : t + SEARCH_MS;
 
@@ -459,8 +471,9 @@ find_change(const struct interval *iv, unsigned n, int64_t t, int64_t pos, long 
 		if (local_at(t1, &pos1, &off1) < 0)
 			break;
 		if (off1 != off) {
-			t = find_transition(floor_div(t, MS_PER_SEC),
-					    floor_div(t1, MS_PER_SEC), off) * MS_PER_SEC;
+			t = find_transition(floor_div(t, MS_PER_SEC), floor_div(t1, MS_PER_SEC),
+					    off) *
+			    MS_PER_SEC;
 			if (local_at(t, &pos, &off) < 0)
 				break;
 		} else {
@@ -474,8 +487,7 @@ find_change(const struct interval *iv, unsigned n, int64_t t, int64_t pos, long 
 }
 
 bool
-quiet_active(const struct quiet_hours *q, const char *tz, int64_t wall_ms,
-	     int64_t *next_change_ms)
+quiet_active(const struct quiet_hours *q, const char *tz, int64_t wall_ms, int64_t *next_change_ms)
 {
 	struct interval iv[INTERVALS_MAX];
 	struct tz_scope sc;

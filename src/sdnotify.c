@@ -40,8 +40,7 @@ sdnotify(const char *state)
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	w = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa,
-		   salen);
+	w = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa, salen);
 	if (w < 0)
 		r = -errno;
 	close(fd);
@@ -75,8 +74,7 @@ sdnotify_watchdog_usec(void)
 	if (parse_u64(getenv("WATCHDOG_USEC"), &usec) < 0)
 		return 0;
 	/* The variables are inherited by children; only the named one pings. */
-	if (pid_s && *pid_s &&
-	    (parse_u64(pid_s, &pid) < 0 || pid != (uint64_t)getpid()))
+	if (pid_s && *pid_s && (parse_u64(pid_s, &pid) < 0 || pid != (uint64_t)getpid()))
 		return 0;
 	return usec;
 }

@@ -34,7 +34,7 @@
 
 #define MS 1000ULL
 
-#define ONESHOT_MAX 8
+#define ONESHOT_MAX      8
 #define ONESHOT_GAP_USEC (100 * MS)
 
 #define SOUND_STEPS_MAX 6
@@ -49,8 +49,9 @@ struct waveform {
 static const struct waveform sound_waves[SOUND_COUNT] = {
 	[SOUND_CHIRP] = { false, 1, { 80 * MS } },
 	[SOUND_WARN] = { false, 1, { 400 * MS } },
-	[SOUND_ALARM] = { true, 6, { 200 * MS, 200 * MS, 200 * MS, 200 * MS, 200 * MS,
-				     9000 * MS } },
+	[SOUND_ALARM] = { true,
+			  6,
+			  { 200 * MS, 200 * MS, 200 * MS, 200 * MS, 200 * MS, 9000 * MS } },
 	[SOUND_ESCALATED] = { true, 2, { 500 * MS, 250 * MS } },
 	[SOUND_INCIDENT] = { false, 1, { 2000 * MS } },
 	[SOUND_ACK] = { false, 1, { 60 * MS } },
@@ -288,8 +289,7 @@ signals_play(struct signals *s, enum sound sound, uint64_t now_usec)
 	struct oneshot *o;
 	uint64_t start = now_usec;
 
-	if ((unsigned)sound >= SOUND_COUNT || sound == SOUND_NONE ||
-	    sound_waves[sound].repeats)
+	if ((unsigned)sound >= SOUND_COUNT || sound == SOUND_NONE || sound_waves[sound].repeats)
 		return;
 	oneshots_expire(s, now_usec);
 	if (s->q_len >= ONESHOT_MAX)
@@ -379,17 +379,17 @@ const char *
 pattern_name(enum pattern p)
 {
 	static const char *const names[PATTERN_COUNT] = {
-		[PATTERN_OFF] = "off",	   [PATTERN_STEADY] = "steady", [PATTERN_SLOW] = "slow",
-		[PATTERN_FAST] = "fast",   [PATTERN_BLIND] = "blind",
+		[PATTERN_OFF] = "off",   [PATTERN_STEADY] = "steady", [PATTERN_SLOW] = "slow",
+		[PATTERN_FAST] = "fast", [PATTERN_BLIND] = "blind",
 	};
 
 	return (unsigned)p < PATTERN_COUNT ? names[p] : "?";
 }
 
 static const char *const sound_names[SOUND_COUNT] = {
-	[SOUND_NONE] = "off",	     [SOUND_CHIRP] = "chirp",	    [SOUND_WARN] = "warn",
-	[SOUND_ALARM] = "alarm",     [SOUND_ESCALATED] = "escalated", [SOUND_INCIDENT] = "incident",
-	[SOUND_ACK] = "ack",	     [SOUND_NACK] = "nack",
+	[SOUND_NONE] = "off",    [SOUND_CHIRP] = "chirp",         [SOUND_WARN] = "warn",
+	[SOUND_ALARM] = "alarm", [SOUND_ESCALATED] = "escalated", [SOUND_INCIDENT] = "incident",
+	[SOUND_ACK] = "ack",     [SOUND_NACK] = "nack",
 };
 
 const char *
@@ -402,7 +402,7 @@ const char *
 output_name(enum output o)
 {
 	static const char *const names[OUTPUT_COUNT] = {
-		[OUTPUT_RED] = "red",	[OUTPUT_AMBER] = "amber", [OUTPUT_GREEN] = "green",
+		[OUTPUT_RED] = "red",   [OUTPUT_AMBER] = "amber",   [OUTPUT_GREEN] = "green",
 		[OUTPUT_BLUE] = "blue", [OUTPUT_BUZZER] = "buzzer",
 	};
 

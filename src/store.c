@@ -25,19 +25,19 @@
 #include "event.h"
 #include "store.h"
 
-#define STORE_BUSY_TIMEOUT_MS 200
-#define STORE_JOURNAL_SIZE_LIMIT 4194304	/* 4 MiB; a literal for STR() */
-#define STORE_RETENTION_BATCH 500
-#define STORE_RETENTION_BATCHES 20	/* per table and call */
-#define STORE_PAYLOAD_MAX (1024 * 1024)
-#define STORE_AUDIT_TEXT_MAX 1024
-#define STORE_AUDIT_NAME_MAX 64
-#define STORE_QUERY_CHUNK 32	/* rows read before callbacks run */
-#define STORE_ERRMSG_MAX 512
-#define STORE_TOPIC_MAX sizeof(((struct outbox_row *)0)->topic)
+#define STORE_BUSY_TIMEOUT_MS    200
+#define STORE_JOURNAL_SIZE_LIMIT 4194304 /* 4 MiB; a literal for STR() */
+#define STORE_RETENTION_BATCH    500
+#define STORE_RETENTION_BATCHES  20 /* per table and call */
+#define STORE_PAYLOAD_MAX        (1024 * 1024)
+#define STORE_AUDIT_TEXT_MAX     1024
+#define STORE_AUDIT_NAME_MAX     64
+#define STORE_QUERY_CHUNK        32 /* rows read before callbacks run */
+#define STORE_ERRMSG_MAX         512
+#define STORE_TOPIC_MAX          sizeof(((struct outbox_row *)0)->topic)
 
 #define STR_(x) #x
-#define STR(x) STR_(x)
+#define STR(x)  STR_(x)
 
 _Static_assert(SLA_KIND_COUNT == 2, "tickets table has two SLA columns each");
 
@@ -121,19 +121,20 @@ static const char *const migrations[] = {
 
 /* Column lists shared by the INSERT and the SELECT so that binding and
  * reading (ticket_bind/ticket_read, ack_bind/ack_read) follow one order. */
-#define TICKET_COLUMNS \
-	"id, channel, priority, public, subject, customer, queue, assignee, " \
-	"created_ms, last_ts_ms, due_first_response_ms, due_resolution_ms, " \
-	"responded, paused, paused_left_first_response_ms, " \
-	"paused_left_resolution_ms, backend_warning_first_response, " \
-	"backend_warning_resolution, backend_breached_first_response, " \
-	"backend_breached_resolution, kind, state, escalated, event_id, " \
+#define TICKET_COLUMNS                                                                             \
+	"id, channel, priority, public, subject, customer, queue, assignee, "                      \
+	"created_ms, last_ts_ms, due_first_response_ms, due_resolution_ms, "                       \
+	"responded, paused, paused_left_first_response_ms, "                                       \
+	"paused_left_resolution_ms, backend_warning_first_response, "                              \
+	"backend_warning_resolution, backend_breached_first_response, "                            \
+	"backend_breached_resolution, kind, state, escalated, event_id, "                          \
 	"raised_ms, acked_by, acked_at_ms"
-#define TICKET_PARAMS "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, " \
+#define TICKET_PARAMS                                                                              \
+	"?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "                                \
 	"?, ?, ?, ?, ?, ?, ?, ?"
 
-#define ACK_COLUMNS \
-	"id, board, ticket_id, alert, agent, source, button, at_ms, " \
+#define ACK_COLUMNS                                                                                \
+	"id, board, ticket_id, alert, agent, source, button, at_ms, "                              \
 	"latency_ms, event_id"
 
 enum stmt {
@@ -172,46 +173,46 @@ static const char *const stmt_sql[ST_COUNT] = {
 	/* A redelivery refreshes the mark: it is kept dedupe_keep after the
 	 * backend last sent it. */
 	[ST_EVENT_MARK] = "INSERT INTO seen_events (id, seen_ms) VALUES (?1, ?2) "
-		"ON CONFLICT (id) DO UPDATE SET seen_ms = max(seen_ms, excluded.seen_ms)",
+			  "ON CONFLICT (id) DO UPDATE SET seen_ms = max(seen_ms, excluded.seen_ms)",
 	[ST_SEQ_NEXT] = "INSERT INTO counters (name, value) VALUES ('ack_seq', 1) "
-		"ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
+			"ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
 	[ST_ACK_INSERT] = "INSERT INTO acks (" ACK_COLUMNS ") "
-		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	[ST_OUTBOX_INSERT] = "INSERT INTO outbox (topic, payload, created_ms) "
-		"VALUES (?1, ?2, ?3)",
+			     "VALUES (?1, ?2, ?3)",
 	[ST_OUTBOX_FETCH] = "SELECT row_id, topic, payload FROM outbox "
-		"WHERE sent = 0 AND row_id > ?1 ORDER BY row_id LIMIT ?2",
+			    "WHERE sent = 0 AND row_id > ?1 ORDER BY row_id LIMIT ?2",
 	[ST_OUTBOX_SENT] = "UPDATE outbox SET sent = 1 WHERE row_id = ?1 AND sent = 0",
 	[ST_OUTBOX_DEPTH] = "SELECT count(*) FROM outbox WHERE sent = 0",
 	[ST_TICKET_SAVE] = "INSERT OR REPLACE INTO tickets (" TICKET_COLUMNS ") "
-		"VALUES (" TICKET_PARAMS ")",
+			   "VALUES (" TICKET_PARAMS ")",
 	[ST_TICKET_REMOVE] = "DELETE FROM tickets WHERE id = ?1",
 	/* Keyset pagination: a page is read and the statement reset before
 	 * any callback runs. */
 	[ST_TICKETS_LOAD] = "SELECT " TICKET_COLUMNS " FROM tickets "
-		"WHERE id > ?1 ORDER BY id LIMIT ?2",
+			    "WHERE id > ?1 ORDER BY id LIMIT ?2",
 	[ST_ACKS_QUERY] = "SELECT seq, " ACK_COLUMNS " FROM acks "
-		"WHERE at_ms >= ?1 AND at_ms < ?2 AND (?3 IS NULL OR agent = ?3) "
-		"AND (at_ms < ?4 OR (at_ms = ?4 AND seq < ?5)) "
-		"ORDER BY at_ms DESC, seq DESC LIMIT ?6",
+			  "WHERE at_ms >= ?1 AND at_ms < ?2 AND (?3 IS NULL OR agent = ?3) "
+			  "AND (at_ms < ?4 OR (at_ms = ?4 AND seq < ?5)) "
+			  "ORDER BY at_ms DESC, seq DESC LIMIT ?6",
 	[ST_SETTING_SET] = "INSERT INTO settings (key, value) VALUES (?1, ?2) "
-		"ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+			   "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
 	[ST_SETTING_GET] = "SELECT value FROM settings WHERE key = ?1",
 	[ST_SETTING_DELETE] = "DELETE FROM settings WHERE key = ?1",
 	[ST_AUDIT] = "INSERT INTO audit (at_ms, actor, action, detail) "
-		"VALUES (?1, ?2, ?3, ?4)",
+		     "VALUES (?1, ?2, ?3, ?4)",
 	[ST_RETAIN_ACKS] = "DELETE FROM acks WHERE seq IN (SELECT seq FROM acks "
-		"WHERE at_ms < ?1 ORDER BY at_ms LIMIT ?2)",
+			   "WHERE at_ms < ?1 ORDER BY at_ms LIMIT ?2)",
 	[ST_RETAIN_AUDIT] = "DELETE FROM audit WHERE id IN (SELECT id FROM audit "
-		"WHERE at_ms < ?1 LIMIT ?2)",
+			    "WHERE at_ms < ?1 LIMIT ?2)",
 	[ST_RETAIN_EVENTS] = "DELETE FROM seen_events WHERE id IN (SELECT id FROM "
-		"seen_events WHERE seen_ms < ?1 LIMIT ?2)",
+			     "seen_events WHERE seen_ms < ?1 LIMIT ?2)",
 	[ST_RETAIN_OUTBOX] = "DELETE FROM outbox WHERE row_id IN (SELECT row_id "
-		"FROM outbox WHERE sent = 1 ORDER BY row_id LIMIT ?2)",
+			     "FROM outbox WHERE sent = 1 ORDER BY row_id LIMIT ?2)",
 	/* Table-valued pragmas run at step time, unlike PRAGMA statements,
 	 * whose values are fixed when they are prepared. */
 	[ST_SIZE] = "SELECT page_count * page_size FROM pragma_page_count(), "
-		"pragma_page_size()",
+		    "pragma_page_size()",
 };
 
 struct store {
@@ -229,7 +230,7 @@ struct store {
 /* Enums are stored by their names (as on the wire and in `teamboardctl`),
  * so that the sqlite3 CLI shows them and reordering an enum cannot change
  * what a stored row means. */
-#define ALERT_KIND_LAST ALERT_BREACHED
+#define ALERT_KIND_LAST  ALERT_BREACHED
 #define ALERT_STATE_LAST ALERT_ACKED
 
 static bool
@@ -301,8 +302,7 @@ sql_fail(struct store *s, int rc, const char *what)
 	return errno_from_sqlite(rc);
 }
 
-static int
-set_error(struct store *s, int err, const char *fmt, ...)
+static int set_error(struct store *s, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 static int
@@ -578,8 +578,8 @@ mkdir_parents(struct store *s, const char *path)
 
 			/* EACCES or EROFS on a directory that exists is fine. */
 			if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
-				return set_error(s, -e, "cannot create directory '%s': %s",
-						 dir, strerror(e));
+				return set_error(s, -e, "cannot create directory '%s': %s", dir,
+						 strerror(e));
 		}
 		*p = '/';
 	}
@@ -642,8 +642,9 @@ db_open(struct store *s)
 	char result[256];
 	int rc, r;
 
-	rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE |
-			     SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	rc = sqlite3_open_v2(s->path, &s->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+			     NULL);
 	if (rc != SQLITE_OK) {
 		r = sql_fail(s, rc, "open");
 		sqlite3_close_v2(s->db);
@@ -669,9 +670,9 @@ db_open(struct store *s)
 	if (r < 0)
 		return r;
 	if (strcmp(result, "wal") != 0)
-		return set_error(s, -EIO, "cannot enable WAL (journal_mode is '%s')",
-				 result);
-	return exec_sql(s, "PRAGMA synchronous=NORMAL;"
+		return set_error(s, -EIO, "cannot enable WAL (journal_mode is '%s')", result);
+	return exec_sql(s,
+			"PRAGMA synchronous=NORMAL;"
 			"PRAGMA foreign_keys=ON;"
 			"PRAGMA temp_store=MEMORY;"
 			"PRAGMA journal_size_limit=" STR(STORE_JOURNAL_SIZE_LIMIT) ";",
@@ -727,11 +728,10 @@ move_aside(struct store *s)
 
 	for (int i = 0; i < 100 && r == -EEXIST; i++) {
 		if (i == 0)
-			snprintf(s->moved_to, sizeof(s->moved_to), "%s.corrupt-%lld",
-				 s->path, t);
+			snprintf(s->moved_to, sizeof(s->moved_to), "%s.corrupt-%lld", s->path, t);
 		else
-			snprintf(s->moved_to, sizeof(s->moved_to),
-				 "%s.corrupt-%lld-%d", s->path, t, i);
+			snprintf(s->moved_to, sizeof(s->moved_to), "%s.corrupt-%lld-%d", s->path, t,
+				 i);
 		/* The main file goes last: if we die half-way, the next start
 		 * finds it again and repeats the move. */
 		if (path_exists(s->moved_to))
@@ -747,8 +747,8 @@ move_aside(struct store *s)
 		int e = -r;
 
 		s->moved_to[0] = '\0';
-		return set_error(s, r, "cannot move corrupt database '%s' aside: %s",
-				 s->path, strerror(e));
+		return set_error(s, r, "cannot move corrupt database '%s' aside: %s", s->path,
+				 strerror(e));
 	}
 	s->recovered = true;
 	return 0;
@@ -766,18 +766,16 @@ migrate(struct store *s)
 		return r;
 	version = strtol(text, NULL, 10);
 	if (version < 0)
-		return set_error(s, -EBADMSG, "database schema version %ld is invalid",
-				 version);
+		return set_error(s, -EBADMSG, "database schema version %ld is invalid", version);
 	if (version > STORE_SCHEMA_VERSION)
 		return set_error(s, -EPROTONOSUPPORT,
 				 "database schema version %ld is newer than this "
-				 "teamboardd supports (%d)", version,
-				 STORE_SCHEMA_VERSION);
+				 "teamboardd supports (%d)",
+				 version, STORE_SCHEMA_VERSION);
 	for (; version < STORE_SCHEMA_VERSION; version++) {
 		char set_version[64];
 
-		snprintf(set_version, sizeof(set_version), "PRAGMA user_version=%ld",
-			 version + 1);
+		snprintf(set_version, sizeof(set_version), "PRAGMA user_version=%ld", version + 1);
 		r = exec_sql(s, "BEGIN IMMEDIATE", "migration");
 		if (r == 0)
 			r = exec_sql(s, migrations[version], "migration");
@@ -797,8 +795,8 @@ static int
 prepare_all(struct store *s)
 {
 	for (int i = 0; i < ST_COUNT; i++) {
-		int rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1,
-					    SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
+		int rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+					    &s->st[i], NULL);
 
 		if (rc != SQLITE_OK)
 			return sql_fail(s, rc, "prepare");
@@ -807,8 +805,7 @@ prepare_all(struct store *s)
 }
 
 static void
-report_open_error(struct store *s, int r, int *err, char *errmsg,
-		  size_t errmsg_size)
+report_open_error(struct store *s, int r, int *err, char *errmsg, size_t errmsg_size)
 {
 	if (err)
 		*err = r;
@@ -853,7 +850,7 @@ store_open(const char *path, int *err, char *errmsg, size_t errmsg_size)
 		if (r < 0)
 			goto fail;
 		r = db_open(s);
-		if (r == 0)	/* keep what was wrong for the daemon to say */
+		if (r == 0) /* keep what was wrong for the daemon to say */
 			snprintf(s->errmsg, sizeof(s->errmsg), "%s", why);
 	}
 	if (r < 0)
@@ -974,11 +971,9 @@ ack_valid(const struct ack_record *a)
 	return terminated(a->id, sizeof(a->id)) && a->id[0] &&
 	       terminated(a->board, sizeof(a->board)) &&
 	       terminated(a->ticket_id, sizeof(a->ticket_id)) &&
-	       terminated(a->agent, sizeof(a->agent)) &&
-	       terminated(a->button, sizeof(a->button)) &&
+	       terminated(a->agent, sizeof(a->agent)) && terminated(a->button, sizeof(a->button)) &&
 	       terminated(a->event_id, sizeof(a->event_id)) &&
-	       (unsigned)a->alert <= ALERT_KIND_LAST &&
-	       (unsigned)a->source < ACK_SOURCE_COUNT;
+	       (unsigned)a->alert <= ALERT_KIND_LAST && (unsigned)a->source < ACK_SOURCE_COUNT;
 }
 
 static void
@@ -1008,8 +1003,7 @@ ack_read(sqlite3_stmt *st, int c, struct ack_record *a)
 	copy_column(a->agent, sizeof(a->agent), st, c++);
 	/* Only this code writes the column; a hand-edited value reads as
 	 * the most neutral source. */
-	if (ack_source_from_name((const char *)sqlite3_column_text(st, c++),
-				 &a->source) < 0)
+	if (ack_source_from_name((const char *)sqlite3_column_text(st, c++), &a->source) < 0)
 		a->source = ACK_SOURCE_CTL;
 	copy_column(a->button, sizeof(a->button), st, c++);
 	a->at_ms = sqlite3_column_int64(st, c++);
@@ -1018,8 +1012,8 @@ ack_read(sqlite3_stmt *st, int c, struct ack_record *a)
 }
 
 int
-store_ack_commit(struct store *s, const struct ack_record *acks,
-		 const char *const *payloads, size_t n, const char *topic)
+store_ack_commit(struct store *s, const struct ack_record *acks, const char *const *payloads,
+		 size_t n, const char *topic)
 {
 	int r;
 
@@ -1056,8 +1050,7 @@ store_ack_commit(struct store *s, const struct ack_record *acks,
 }
 
 int
-store_outbox_fetch(struct store *s, int64_t after_row_id,
-		   struct outbox_row *rows, size_t max)
+store_outbox_fetch(struct store *s, int64_t after_row_id, struct outbox_row *rows, size_t max)
 {
 	struct binder b;
 	int n = 0, rc = SQLITE_DONE, r = 0;
@@ -1165,10 +1158,8 @@ ticket_valid(const struct ticket_snapshot *t)
 	       terminated(t->assignee, sizeof(t->assignee)) &&
 	       terminated(t->event_id, sizeof(t->event_id)) &&
 	       terminated(t->acked_by, sizeof(t->acked_by)) &&
-	       (unsigned)t->channel < CHANNEL_COUNT &&
-	       (unsigned)t->priority < PRIORITY_COUNT &&
-	       (unsigned)t->kind <= ALERT_KIND_LAST &&
-	       (unsigned)t->state <= ALERT_STATE_LAST;
+	       (unsigned)t->channel < CHANNEL_COUNT && (unsigned)t->priority < PRIORITY_COUNT &&
+	       (unsigned)t->kind <= ALERT_KIND_LAST && (unsigned)t->state <= ALERT_STATE_LAST;
 }
 
 static void
@@ -1211,11 +1202,9 @@ ticket_read(sqlite3_stmt *st, struct ticket_snapshot *t)
 
 	memset(t, 0, sizeof(*t));
 	copy_column(t->id, sizeof(t->id), st, c++);
-	if (channel_from_name((const char *)sqlite3_column_text(st, c++),
-			      &t->channel) < 0)
+	if (channel_from_name((const char *)sqlite3_column_text(st, c++), &t->channel) < 0)
 		t->channel = CHANNEL_OTHER;
-	if (priority_from_name((const char *)sqlite3_column_text(st, c++),
-			       &t->priority) < 0)
+	if (priority_from_name((const char *)sqlite3_column_text(st, c++), &t->priority) < 0)
 		t->priority = PRIORITY_NORMAL;
 	t->public = sqlite3_column_int64(st, c++) != 0;
 	copy_column(t->subject, sizeof(t->subject), st, c++);
@@ -1289,8 +1278,7 @@ store_tickets_load(struct store *s, store_ticket_fn fn, void *userdata)
 			r = bind_fail(s, &b, "tickets load");
 			break;
 		}
-		while (n < STORE_QUERY_CHUNK &&
-		       (rc = sqlite3_step(b.st)) == SQLITE_ROW)
+		while (n < STORE_QUERY_CHUNK && (rc = sqlite3_step(b.st)) == SQLITE_ROW)
 			ticket_read(b.st, &page[n++]);
 		if (n < STORE_QUERY_CHUNK && rc != SQLITE_DONE)
 			r = sql_fail(s, rc, "tickets load");
@@ -1321,9 +1309,8 @@ store_tickets_load(struct store *s, store_ticket_fn fn, void *userdata)
 /* --- ack log -------------------------------------------------------------- */
 
 int
-store_acks_query(struct store *s, int64_t since_ms, int64_t until_ms,
-		 const char *agent, size_t limit, store_ack_fn fn,
-		 void *userdata)
+store_acks_query(struct store *s, int64_t since_ms, int64_t until_ms, const char *agent,
+		 size_t limit, store_ack_fn fn, void *userdata)
 {
 	struct ack_record *page;
 	int64_t last_at = INT64_MAX, last_seq = INT64_MAX;
@@ -1333,7 +1320,7 @@ store_acks_query(struct store *s, int64_t since_ms, int64_t until_ms,
 	if (!s || !fn)
 		return -EINVAL;
 	if (agent && strnlen(agent, EVENT_NAME_MAX) >= EVENT_NAME_MAX)
-		return 0;	/* no stored agent can be that long */
+		return 0; /* no stored agent can be that long */
 	if (limit > INT_MAX)
 		left = INT_MAX;
 	page = calloc(STORE_QUERY_CHUNK, sizeof(*page));
@@ -1398,8 +1385,7 @@ store_setting_set(struct store *s, const char *key, const char *value)
 	b = binder_start(s, ST_SETTING_SET);
 	bind_text(&b, key);
 	bind_text(&b, value);
-	r = b.rc != SQLITE_OK ? bind_fail(s, &b, "setting set")
-			      : step_done(s, b.st, "setting set");
+	r = b.rc != SQLITE_OK ? bind_fail(s, &b, "setting set") : step_done(s, b.st, "setting set");
 	return durable_end(s, r);
 }
 
@@ -1455,8 +1441,8 @@ store_setting_delete(struct store *s, const char *key)
 }
 
 int
-store_audit(struct store *s, int64_t wall_ms, const char *actor,
-	    const char *action, const char *detail)
+store_audit(struct store *s, int64_t wall_ms, const char *actor, const char *action,
+	    const char *detail)
 {
 	struct binder b;
 
@@ -1506,9 +1492,8 @@ retain(struct store *s, enum stmt id, int64_t cutoff, int *total)
 }
 
 int
-store_retention(struct store *s, int64_t now_wall_ms,
-		uint64_t ack_retention_usec, uint64_t audit_retention_usec,
-		uint64_t dedupe_keep_usec)
+store_retention(struct store *s, int64_t now_wall_ms, uint64_t ack_retention_usec,
+		uint64_t audit_retention_usec, uint64_t dedupe_keep_usec)
 {
 	int total = 0, r = 0;
 
@@ -1516,14 +1501,12 @@ store_retention(struct store *s, int64_t now_wall_ms,
 		return -EINVAL;
 	/* A retention of 0 means keep forever. */
 	if (ack_retention_usec)
-		r = retain(s, ST_RETAIN_ACKS, cutoff_ms(now_wall_ms, ack_retention_usec),
-			   &total);
+		r = retain(s, ST_RETAIN_ACKS, cutoff_ms(now_wall_ms, ack_retention_usec), &total);
 	if (r == 0 && audit_retention_usec)
-		r = retain(s, ST_RETAIN_AUDIT,
-			   cutoff_ms(now_wall_ms, audit_retention_usec), &total);
+		r = retain(s, ST_RETAIN_AUDIT, cutoff_ms(now_wall_ms, audit_retention_usec),
+			   &total);
 	if (r == 0 && dedupe_keep_usec)
-		r = retain(s, ST_RETAIN_EVENTS,
-			   cutoff_ms(now_wall_ms, dedupe_keep_usec), &total);
+		r = retain(s, ST_RETAIN_EVENTS, cutoff_ms(now_wall_ms, dedupe_keep_usec), &total);
 	if (r == 0)
 		r = retain(s, ST_RETAIN_OUTBOX, 0, &total);
 	if (r == 0)

@@ -38,17 +38,17 @@
 #define TEAMBOARD_VERSION "0.1.0"
 #endif
 
-#define EXIT_OK 0
-#define EXIT_FAILED 1		/* the daemon answered with an error */
-#define EXIT_USAGE 64		/* EX_USAGE */
-#define EXIT_UNAVAILABLE 69	/* EX_UNAVAILABLE */
+#define EXIT_OK          0
+#define EXIT_FAILED      1  /* the daemon answered with an error */
+#define EXIT_USAGE       64 /* EX_USAGE */
+#define EXIT_UNAVAILABLE 69 /* EX_UNAVAILABLE */
 
-#define DEFAULT_SOCKET "/run/teamboard/ctl.sock"
+#define DEFAULT_SOCKET       "/run/teamboard/ctl.sock"
 #define DEFAULT_TIMEOUT_USEC (5 * USEC_PER_SEC)
 /* A reply line larger than this is not something our daemon sends. */
-#define REPLY_MAX (16 * 1024 * 1024)
-#define TABLE_WIDTH 100
-#define MAX_ARGS 64
+#define REPLY_MAX             (16 * 1024 * 1024)
+#define TABLE_WIDTH           100
+#define MAX_ARGS              64
 #define SIM_TRANSITIONS_SHOWN 6
 
 static const char *prog = "teamboardctl";
@@ -62,8 +62,7 @@ die_oom(void)
 	exit(EXIT_FAILED);
 }
 
-static int
-usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static int
 usage_error(const char *fmt, ...)
@@ -113,8 +112,7 @@ sb_puts(struct sbuf *b, const char *s)
 	sb_add(b, s, strlen(s));
 }
 
-static void
-sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 sb_printf(struct sbuf *b, const char *fmt, ...)
@@ -264,8 +262,7 @@ fmt_secs(int64_t s, char *buf, size_t size)
 	else if (a < 3600)
 		snprintf(buf, size, "%s%" PRIu64 "m%02" PRIu64 "s", sign, a / 60, a % 60);
 	else if (a < 86400)
-		snprintf(buf, size, "%s%" PRIu64 "h%02" PRIu64 "m", sign, a / 3600,
-			 a % 3600 / 60);
+		snprintf(buf, size, "%s%" PRIu64 "h%02" PRIu64 "m", sign, a / 3600, a % 3600 / 60);
 	else
 		snprintf(buf, size, "%s%" PRIu64 "d%02" PRIu64 "h", sign, a / 86400,
 			 a % 86400 / 3600);
@@ -622,20 +619,20 @@ simple(struct ctx *x, const char *verb, cJSON *args,
 struct args {
 	int n;
 	char *v[MAX_ARGS];
-	bool literal[MAX_ARGS];	/* came after "--": never an option */
+	bool literal[MAX_ARGS]; /* came after "--": never an option */
 };
 
 struct optspec {
-	const char *name;	/* "--since" */
+	const char *name; /* "--since" */
 	bool has_value;
-	const char *value;	/* filled: value, or "" for a flag given */
+	const char *value; /* filled: value, or "" for a flag given */
 };
 
 /* Splits a command's words into options from `spec` and positionals.
  * Accepts "--opt value" and "--opt=value". */
 static int
-parse_cmd(const char *cmd, const struct args *a, int from, struct optspec *spec,
-	  size_t n_spec, const char **pos, int min_pos, int max_pos, int *n_pos)
+parse_cmd(const char *cmd, const struct args *a, int from, struct optspec *spec, size_t n_spec,
+	  const char **pos, int min_pos, int max_pos, int *n_pos)
 {
 	*n_pos = 0;
 	for (int i = from; i < a->n; i++) {
@@ -704,8 +701,8 @@ parse_time_arg(const char *opt, const char *s, char out[RFC3339_BUF], int *rc)
 		rfc3339_format(time_wall_ms() - (int64_t)(usec / USEC_PER_MSEC), out);
 		return true;
 	}
-	*rc = usage_error("%s: '%s' is neither an RFC 3339 time nor a duration such as 24h",
-			  opt, s);
+	*rc = usage_error("%s: '%s' is neither an RFC 3339 time nor a duration such as 24h", opt,
+			  s);
 	return false;
 }
 
@@ -763,19 +760,19 @@ sb_until(struct sbuf *b, const char *ts)
 struct table_ctx {
 	bool color;
 	int width;
-	uint64_t elapsed_usec;	/* since the state was taken (watch) */
+	uint64_t elapsed_usec; /* since the state was taken (watch) */
 };
 
 static void
-render_alert_table(struct sbuf *b, const cJSON *alerts, const struct table_ctx *t,
-		   int max_rows)
+render_alert_table(struct sbuf *b, const cJSON *alerts, const struct table_ctx *t, int max_rows)
 {
-	static const int w_kind = 9, w_state = 7, w_chan = 9, w_prio = 6, w_vis = 7,
-			 w_due = 7, w_acked = 10;
+	static const int w_kind = 9, w_state = 7, w_chan = 9, w_prio = 6, w_vis = 7, w_due = 7,
+			 w_acked = 10;
 	int w_ticket = 6, rows = 0, total, w_subject;
 	const cJSON *a;
 
-	cJSON_ArrayForEach(a, alerts) {
+	cJSON_ArrayForEach(a, alerts)
+	{
 		const char *id = jstr(a, "ticket_id");
 		int w = id ? text_width(id) : 1;
 
@@ -789,14 +786,15 @@ render_alert_table(struct sbuf *b, const cJSON *alerts, const struct table_ctx *
 
 	if (t->color)
 		sb_puts(b, "\033[1m");
-	sb_printf(b, "%-*s %-*s %-*s %-*s %-*s %-*s %-*s %-*s %s", w_kind, "KIND", w_state,
-		  "STATE", w_ticket, "TICKET", w_chan, "CHANNEL", w_prio, "PRIO", w_vis, "VIS",
-		  w_due, "DUE", w_acked, "ACKED BY", "SUBJECT");
+	sb_printf(b, "%-*s %-*s %-*s %-*s %-*s %-*s %-*s %-*s %s", w_kind, "KIND", w_state, "STATE",
+		  w_ticket, "TICKET", w_chan, "CHANNEL", w_prio, "PRIO", w_vis, "VIS", w_due, "DUE",
+		  w_acked, "ACKED BY", "SUBJECT");
 	if (t->color)
 		sb_puts(b, "\033[0m");
 	sb_puts(b, "\n");
 
-	cJSON_ArrayForEach(a, alerts) {
+	cJSON_ArrayForEach(a, alerts)
+	{
 		const char *kind = jstr(a, "kind"), *state = jstr(a, "state");
 		const char *color = NULL;
 		char due[32] = "-";
@@ -812,8 +810,8 @@ render_alert_table(struct sbuf *b, const cJSON *alerts, const struct table_ctx *
 		if (jtrue(a, "escalated"))
 			kind = "escalated";
 		if (t->color && state && strcmp(state, "unacked") == 0) {
-			if (kind && (strcmp(kind, "breached") == 0 ||
-				     strcmp(kind, "escalated") == 0))
+			if (kind &&
+			    (strcmp(kind, "breached") == 0 || strcmp(kind, "escalated") == 0))
 				color = "\033[1;31m";
 			else if (kind && strcmp(kind, "warning") == 0)
 				color = "\033[1;33m";
@@ -840,8 +838,10 @@ render_alert_table(struct sbuf *b, const cJSON *alerts, const struct table_ctx *
 		sb_puts(b, " ");
 		sb_cell(b, jstr(a, "priority"), w_prio, true);
 		sb_puts(b, " ");
-		sb_cell(b, cJSON_IsBool(jget(a, "public")) ?
-				   (jtrue(a, "public") ? "public" : "private") : "-",
+		sb_cell(b,
+			cJSON_IsBool(jget(a, "public"))
+				? (jtrue(a, "public") ? "public" : "private")
+				: "-",
 			w_vis, true);
 		sb_puts(b, " ");
 		sb_cell(b, due, w_due, true);
@@ -903,8 +903,10 @@ render_status(struct sbuf *b, const cJSON *s, bool color)
 		sb_puts(b, "\nquiet     quiet hours in force");
 	if (cJSON_IsObject(incident)) {
 		sb_puts(b, "\nincident  ");
-		sb_cell(b, jstr(incident, "title") && *jstr(incident, "title") ?
-				   jstr(incident, "title") : "(untitled)",
+		sb_cell(b,
+			jstr(incident, "title") && *jstr(incident, "title")
+				? jstr(incident, "title")
+				: "(untitled)",
 			80, false);
 	}
 	sb_puts(b, "\nlamps     ");
@@ -916,7 +918,8 @@ render_status(struct sbuf *b, const cJSON *s, bool color)
 		  jint(counts, "breached", 0));
 	if (cJSON_IsObject(buttons) && buttons->child) {
 		sb_puts(b, "buttons  ");
-		cJSON_ArrayForEach(btn, buttons) {
+		cJSON_ArrayForEach(btn, buttons)
+		{
 			sb_puts(b, " ");
 			sb_cell(b, btn->string, 32, false);
 			if (jstr(btn, "agent")) {
@@ -1022,8 +1025,8 @@ csv_field(struct sbuf *b, const cJSON *v)
 }
 
 static const char *const csv_columns[] = {
-	"id", "board", "ticket_id", "alert", "agent",
-	"source", "button", "at", "latency_ms", "event_id",
+	"id",     "board",  "ticket_id", "alert",      "agent",
+	"source", "button", "at",        "latency_ms", "event_id",
 };
 
 static void
@@ -1035,7 +1038,8 @@ render_acks_csv(struct sbuf *b, const cJSON *acks)
 	for (size_t i = 0; i < n; i++)
 		sb_printf(b, "%s%s", i ? "," : "", csv_columns[i]);
 	sb_puts(b, "\r\n");
-	cJSON_ArrayForEach(rec, acks) {
+	cJSON_ArrayForEach(rec, acks)
+	{
 		for (size_t i = 0; i < n; i++) {
 			if (i)
 				sb_puts(b, ",");
@@ -1069,7 +1073,8 @@ render_acks_table(struct sbuf *b, const cJSON *acks)
 	}
 	sb_printf(b, "%-24s %-12s %-14s %-12s %-6s %-8s %-7s %s\n", "AT", "TICKET", "ALERT",
 		  "AGENT", "SOURCE", "BUTTON", "LATENCY", "ID");
-	cJSON_ArrayForEach(rec, acks) {
+	cJSON_ArrayForEach(rec, acks)
+	{
 		char lat[32];
 
 		fmt_latency(rec, lat, sizeof(lat));
@@ -1147,7 +1152,8 @@ human_ack(struct ctx *x, const cJSON *data)
 	struct sbuf b = { 0 };
 
 	(void)x;
-	cJSON_ArrayForEach(rec, list) {
+	cJSON_ArrayForEach(rec, list)
+	{
 		sb_puts(&b, "acknowledged ");
 		sb_cell(&b, jstr(rec, "ticket_id"), 64, false);
 		sb_puts(&b, " (");
@@ -1321,7 +1327,8 @@ human_sim_state(struct ctx *x, const cJSON *data)
 
 	(void)x;
 	sb_puts(&b, "LINE     VALUE  RECENT TRANSITIONS (monotonic seconds)\n");
-	cJSON_ArrayForEach(l, lines) {
+	cJSON_ArrayForEach(l, lines)
+	{
 		const cJSON *tr = jget(l, "transitions");
 		int n = cJSON_GetArraySize(tr), i = 0;
 
@@ -1330,7 +1337,8 @@ human_sim_state(struct ctx *x, const cJSON *data)
 		sb_cell(&b, jtrue(l, "value") ? "on" : "off", 6, true);
 		if (n > SIM_TRANSITIONS_SHOWN)
 			sb_puts(&b, " …");
-		cJSON_ArrayForEach(e, tr) {
+		cJSON_ArrayForEach(e, tr)
+		{
 			if (i++ < n - SIM_TRANSITIONS_SHOWN)
 				continue;
 			sb_printf(&b, " %.3f=%s", (double)jint(e, "at_us", 0) / 1e6,
@@ -1340,7 +1348,8 @@ human_sim_state(struct ctx *x, const cJSON *data)
 	}
 	if (cJSON_IsObject(buttons) && buttons->child) {
 		sb_puts(&b, "\nBUTTON   STATE\n");
-		cJSON_ArrayForEach(l, buttons) {
+		cJSON_ArrayForEach(l, buttons)
+		{
 			sb_cell(&b, l->string, 8, true);
 			sb_printf(&b, " %s\n", jtrue(l, "pressed") ? "pressed" : "released");
 		}
@@ -1348,7 +1357,8 @@ human_sim_state(struct ctx *x, const cJSON *data)
 	sb_puts(&b, "\nsounds:");
 	if (cJSON_GetArraySize(sounds) == 0)
 		sb_puts(&b, " none");
-	cJSON_ArrayForEach(e, sounds) {
+	cJSON_ArrayForEach(e, sounds)
+	{
 		sb_puts(&b, " ");
 		sb_cell(&b, jstr(e, "sound"), 16, false);
 		sb_printf(&b, "@%.3f", (double)jint(e, "at_us", 0) / 1e6);
@@ -1449,10 +1459,10 @@ cmd_raw(struct ctx *x, const struct args *a, int from)
 struct watch {
 	struct ctx *x;
 	bool tty;
-	cJSON *state;		/* latest status object (owns its root) */
+	cJSON *state; /* latest status object (owns its root) */
 	cJSON *state_root;
-	uint64_t state_mono;	/* when it arrived */
-	char *last_line;	/* non-TTY: the last line printed */
+	uint64_t state_mono; /* when it arrived */
+	char *last_line;     /* non-TTY: the last line printed */
 	struct termios saved;
 	bool termios_saved;
 	bool screen;
@@ -1479,7 +1489,7 @@ pattern_lit(const char *p, uint64_t t, uint64_t *next)
 		period = 2000000;
 		on = 150000;
 	} else {
-		return true;	/* steady, or a pattern this client does not know */
+		return true; /* steady, or a pattern this client does not know */
 	}
 	phase = t % period;
 	*next = t - phase + (phase < on ? on : period);
@@ -1545,7 +1555,8 @@ watch_draw(struct watch *w)
 		if (jtrue(s, "blind")) {
 			watch_banner(&b, "\033[1;97;41m",
 				     "BOARD BLIND: no feed or no broker. Red and amber show the "
-				     "last known state, green blinks 'blind'.", cols);
+				     "last known state, green blinks 'blind'.",
+				     cols);
 			used++;
 		}
 		if (feed && strcmp(feed, "ok") != 0) {
@@ -1616,7 +1627,8 @@ watch_draw(struct watch *w)
 		sb_puts(&b, "\033[K\n\033[K\n");
 		used += 5;
 
-		sb_printf(&b, "  open \033[1m%lld\033[0m   unacked %s%lld\033[0m   warning "
+		sb_printf(&b,
+			  "  open \033[1m%lld\033[0m   unacked %s%lld\033[0m   warning "
 			  "\033[1m%lld\033[0m   breached %s%lld\033[0m\033[K\n\033[K\n",
 			  jint(counts, "open", 0),
 			  jint(counts, "unacked", 0) ? "\033[1;31m" : "\033[1m",
@@ -1741,8 +1753,8 @@ cmd_watch(struct ctx *x, const struct args *a, int from)
 	w.tty = isatty(STDOUT_FILENO) && !x->json;
 	/* Keys on a terminal, end of input on a pipe; /dev/null (a service
 	 * or a test harness) is not a reason to stop. */
-	stdin_watch = isatty(STDIN_FILENO) ||
-		      (fstat(STDIN_FILENO, &st) == 0 && S_ISFIFO(st.st_mode));
+	stdin_watch =
+		isatty(STDIN_FILENO) || (fstat(STDIN_FILENO, &st) == 0 && S_ISFIFO(st.st_mode));
 
 	/* A job started in the background by a script inherits SIGINT and
 	 * SIGTERM ignored; `kill -INT` must still end the watch. They are
@@ -1789,7 +1801,7 @@ cmd_watch(struct ctx *x, const struct args *a, int from)
 
 			free(line);
 			if (changed && !w.tty && !watch_print_line(&w)) {
-				rc = EXIT_OK;	/* the reader went away */
+				rc = EXIT_OK; /* the reader went away */
 				break;
 			}
 			redraw |= changed;
@@ -1943,8 +1955,8 @@ socket_only_section(void *user, const char *section, int line, struct conf_error
 }
 
 static int
-socket_only_key(void *user, const char *section, const char *key, const char *value,
-		int line, struct conf_error *err)
+socket_only_key(void *user, const char *section, const char *key, const char *value, int line,
+		struct conf_error *err)
 {
 	struct socket_only *so = user;
 
@@ -2014,7 +2026,7 @@ main(int argc, char **argv)
 
 	for (int i = 1; i < argc; i++) {
 		const char *w = argv[i], *val = NULL;
-		int kind = 0;	/* 1 socket, 2 config, 3 timeout */
+		int kind = 0; /* 1 socket, 2 config, 3 timeout */
 
 		if (!literal && strcmp(w, "--") == 0) {
 			literal = true;

@@ -35,11 +35,8 @@ struct duration_unit {
 
 /* Largest first: duration_format picks the first unit that divides exactly. */
 static const struct duration_unit duration_units[] = {
-	{ "d", 86400 * USEC_PER_SEC },
-	{ "h", 3600 * USEC_PER_SEC },
-	{ "m", 60 * USEC_PER_SEC },
-	{ "s", USEC_PER_SEC },
-	{ "ms", USEC_PER_MSEC },
+	{ "d", 86400 * USEC_PER_SEC }, { "h", 3600 * USEC_PER_SEC }, { "m", 60 * USEC_PER_SEC },
+	{ "s", USEC_PER_SEC },         { "ms", USEC_PER_MSEC },
 };
 
 int

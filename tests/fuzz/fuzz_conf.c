@@ -41,7 +41,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (conf_load(path, &c, &err) < 0) {
 		conf_error_format(&err, msg, sizeof(msg));
 		if (!err.message[0])
-			abort();	/* every failure says why */
+			abort(); /* every failure says why */
 		return 0;
 	}
 	for (i = 0; conf_key_at(i, &section, &key); i++) {

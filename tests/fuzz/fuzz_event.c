@@ -49,8 +49,11 @@ check_text(const char *s, size_t cap, unsigned *sink)
 	check(nul != NULL);
 	while (p < nul) {
 		uint32_t c = *p;
-		int n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
-			: (c & 0xf8) == 0xf0 ? 4 : 0;
+		int n = c < 0x80             ? 1
+			: (c & 0xe0) == 0xc0 ? 2
+			: (c & 0xf0) == 0xe0 ? 3
+			: (c & 0xf8) == 0xf0 ? 4
+					     : 0;
 
 		check(n > 0 && p + n <= nul);
 		if (n > 1)

@@ -13,10 +13,10 @@
 
 #include "alerts.h"
 
-#define SEC 1000000ULL
-#define MIN (60 * SEC)
-#define T0_WALL 1795600000000LL	/* 2026-11-25, ms */
-#define T0_MONO (1000 * SEC)
+#define SEC       1000000ULL
+#define MIN       (60 * SEC)
+#define T0_WALL   1795600000000LL /* 2026-11-25, ms */
+#define T0_MONO   (1000 * SEC)
 #define MAX_SAVED 64
 
 struct saved {
@@ -403,7 +403,7 @@ test_ack(void **state)
 	assert_int_equal(saved_of("T-1")->state, ALERT_ACKED);
 	assert_string_equal(saved_of("T-1")->acked_by, "anna");
 	v = view();
-	assert_int_equal(v->lamp[LAMP_AMBER], PATTERN_SLOW);	/* T-2 still new */
+	assert_int_equal(v->lamp[LAMP_AMBER], PATTERN_SLOW); /* T-2 still new */
 	assert_int_equal(v->lamp[LAMP_GREEN], PATTERN_OFF);
 	assert_int_equal(v->counts.unacked, 1);
 	assert_int_equal(v->counts.unacked_per_channel[CHANNEL_VK], 1);
@@ -518,7 +518,7 @@ test_board_sla_clock(void **state)
 	i = info("T-1");
 	assert_int_equal(i.kind, ALERT_WARNING);
 	assert_int_equal(i.state, ALERT_UNACKED);
-	assert_string_equal(i.event_id, "");	/* the board raised it */
+	assert_string_equal(i.event_id, ""); /* the board raised it */
 	assert_int_equal(F->sounds[SOUND_WARN], 1);
 	assert_int_equal(n_sounds(), 1);
 	assert_int_equal(F->changed, 1);
@@ -542,7 +542,7 @@ test_board_sla_clock(void **state)
 	assert_int_equal(i.kind, ALERT_BREACHED);
 	assert_int_equal(i.state, ALERT_UNACKED);
 	assert_int_equal(i.due_in_ms, 0);
-	assert_int_equal(n_sounds(), 0);	/* the alarm repeats from the view */
+	assert_int_equal(n_sounds(), 0); /* the alarm repeats from the view */
 	v = view();
 	assert_int_equal(v->lamp[LAMP_RED], PATTERN_SLOW);
 	assert_int_equal(v->repeating, SOUND_ALARM);
@@ -764,7 +764,7 @@ test_pause_resume(void **state)
 	tick();
 	i = info("T-1");
 	assert_int_equal(i.kind, ALERT_NEW);
-	assert_int_equal(i.due_in_ms, 50000);	/* frozen */
+	assert_int_equal(i.due_in_ms, 50000); /* frozen */
 	assert_int_equal(view()->lamp[LAMP_RED], PATTERN_OFF);
 
 	at(300);
@@ -850,7 +850,7 @@ test_created_with_past_due(void **state)
 	assert_int_equal(apply(&ev), 0);
 	assert_int_equal(info("T-late").kind, ALERT_BREACHED);
 	assert_int_equal(info("T-late").due_in_ms, -300000);
-	assert_int_equal(n_sounds(), 0);	/* no chirp before the alarm */
+	assert_int_equal(n_sounds(), 0); /* no chirp before the alarm */
 	assert_int_equal(view()->repeating, SOUND_ALARM);
 
 	/* Warning moment passed, due not yet: warning at once, one beep. */
@@ -1002,7 +1002,7 @@ test_skew_estimate(void **state)
 	 * caller passes the backend-corrected estimate. Due times are mapped
 	 * through that estimate, whatever the monotonic value. */
 	F->now.mono_usec = 7 * SEC;
-	F->now.wall_ms = T0_WALL;	/* estimate from the backend's ts */
+	F->now.wall_ms = T0_WALL; /* estimate from the backend's ts */
 	engine_new();
 	ev = ev_make(EVENT_TICKET_CREATED, "T-1", T0_WALL);
 	ev.ticket.due_ms[SLA_FIRST_RESPONSE] = T0_WALL + 300000;
@@ -1152,7 +1152,7 @@ test_incident(void **state)
 	assert_int_equal(view()->lamp[LAMP_AMBER], PATTERN_SLOW);
 	at(80);
 	tick();
-	assert_int_equal(F->sounds[SOUND_WARN], 1);	/* warnings still beep */
+	assert_int_equal(F->sounds[SOUND_WARN], 1); /* warnings still beep */
 	at(100);
 	tick();
 	v = view();
@@ -1256,8 +1256,8 @@ static void
 test_foreach_order(void **state)
 {
 	static const char *const expect[] = {
-		"breach", "warn", "new-early", "new-late", "new-nodue", "new-nodue2",
-		"acked-breach", "acked-new", "cleared",
+		"breach",     "warn",         "new-early", "new-late", "new-nodue",
+		"new-nodue2", "acked-breach", "acked-new", "cleared",
 	};
 	struct collect c = { .n = 0 };
 
@@ -1316,7 +1316,7 @@ test_hostile_input(void **state)
 	assert_int_equal(apply(&ev), -EINVAL);
 	ev = ev_make(EVENT_TICKET_CREATED, "T-1", T0_WALL);
 	ev.ticket.has_priority = true;
-	ev.ticket.priority = (enum priority)-3;
+	ev.ticket.priority = (enum priority) - 3;
 	assert_int_equal(apply(&ev), -EINVAL);
 	ev = ev_make(EVENT_SLA_BREACHED, "T-1", T0_WALL);
 	ev.sla = (enum sla_kind)5;
@@ -1410,7 +1410,7 @@ test_names(void **state)
 	assert_string_equal(alert_kind_event_name(ALERT_NEW), "ticket.created");
 	assert_string_equal(alert_kind_event_name(ALERT_WARNING), "sla.warning");
 	assert_string_equal(alert_kind_event_name(ALERT_BREACHED), "sla.breached");
-	assert_string_equal(alert_kind_event_name((enum alert_kind)-1), "");
+	assert_string_equal(alert_kind_event_name((enum alert_kind) - 1), "");
 }
 
 /* ---- re-evaluation ---- */
@@ -1633,10 +1633,10 @@ test_next_deadline_several(void **state)
 {
 	(void)state;
 	assert_int_equal(alerts_next_deadline(F->a), T0_MONO + 24 * 60 * MIN);
-	create("A", PRIORITY_LOW, CHANNEL_EMAIL, 500, 0);	/* warn 400 */
-	create("B", PRIORITY_LOW, CHANNEL_EMAIL, 200, 0);	/* warn 160 */
-	create("C", PRIORITY_LOW, CHANNEL_EMAIL, 0, 1000);	/* warn 800 */
-	create("D", PRIORITY_LOW, CHANNEL_EMAIL, 300, 0);	/* warn 240 */
+	create("A", PRIORITY_LOW, CHANNEL_EMAIL, 500, 0);  /* warn 400 */
+	create("B", PRIORITY_LOW, CHANNEL_EMAIL, 200, 0);  /* warn 160 */
+	create("C", PRIORITY_LOW, CHANNEL_EMAIL, 0, 1000); /* warn 800 */
+	create("D", PRIORITY_LOW, CHANNEL_EMAIL, 300, 0);  /* warn 240 */
 	assert_int_equal(alerts_next_deadline(F->a), T0_MONO + 160 * SEC);
 	simple(EVENT_TICKET_CLOSED, "B");
 	assert_int_equal(alerts_next_deadline(F->a), T0_MONO + 240 * SEC);
@@ -1668,7 +1668,7 @@ test_set_config(void **state)
 	F->cfg.warn_at_pct = 50;
 	alerts_set_config(F->a, &F->cfg, &F->now);
 	assert_int_equal(alerts_next_deadline(F->a), T0_MONO + 50 * SEC);
-	F->cfg.warn_at_pct = 0;	/* clamped to 1 % */
+	F->cfg.warn_at_pct = 0; /* clamped to 1 % */
 	alerts_set_config(F->a, &F->cfg, &F->now);
 	assert_int_equal(alerts_next_deadline(F->a), T0_MONO + 1 * SEC);
 	/* Disabled ack timeout and escalation leave no deadline. */
@@ -1824,7 +1824,7 @@ test_heap_stress(void **state)
 			snprintf(id, sizeof(id), "S-%d", k);
 		}
 		switch (what) {
-		case 0:	/* create (or, if open, a plain update) */
+		case 0: /* create (or, if open, a plain update) */
 			if (m->open)
 				break;
 			memset(m, 0, sizeof(*m));
@@ -1833,7 +1833,8 @@ test_heap_stress(void **state)
 			if (rng() % 4)
 				m->due_ms[0] = F->now.wall_ms + 1000 * (int64_t)(1 + rng() % 600);
 			if (rng() % 2)
-				m->due_ms[1] = F->now.wall_ms + 1000 * (int64_t)(600 + rng() % 6600);
+				m->due_ms[1] =
+					F->now.wall_ms + 1000 * (int64_t)(600 + rng() % 6600);
 			for (int s = 0; s < 2; s++) {
 				ev.ticket.due_ms[s] = m->due_ms[s];
 				m->due_usec[s] = mono + (m->due_ms[s] - F->now.wall_ms) * 1000;
@@ -1842,20 +1843,20 @@ test_heap_stress(void **state)
 			m->open = true;
 			open++;
 			break;
-		case 1:	/* solve */
+		case 1: /* solve */
 			if (!m->open)
 				break;
 			assert_int_equal(simple(EVENT_TICKET_SOLVED, id), 0);
 			m->open = false;
 			open--;
 			break;
-		case 2:	/* reply */
+		case 2: /* reply */
 			if (!m->open)
 				break;
 			assert_int_equal(simple(EVENT_TICKET_REPLIED, id), 0);
 			m->responded = true;
 			break;
-		case 3:	/* pause / resume */
+		case 3: /* pause / resume */
 			if (!m->open)
 				break;
 			if (!m->paused) {
@@ -1871,7 +1872,7 @@ test_heap_stress(void **state)
 					m->due_usec[s] += stopped;
 			}
 			break;
-		case 4:	/* new resolution due, earlier or later */
+		case 4: /* new resolution due, earlier or later */
 			if (!m->open || m->paused)
 				break;
 			ev = ev_make(EVENT_TICKET_UPDATED, id, F->now.wall_ms);
@@ -1884,7 +1885,7 @@ test_heap_stress(void **state)
 			/* Lowered to what the clock says, then raised to it. */
 			m->level[1] = model_clock(m, 1, mono);
 			break;
-		default:	/* time passes */
+		default: /* time passes */
 			at_ms((int64_t)((F->now.mono_usec - T0_MONO) / 1000) +
 			      (int64_t)(rng() % 6000));
 			tick();

@@ -49,8 +49,8 @@ write_text(const char *text)
 }
 
 /* A complete, valid profile; tests append or replace parts of it. */
-#define CHIP "[chip]\nlabel = test-chip\n"
-#define LAMPS "[lamp.red]\nline = R\n[lamp.amber]\nline = A\n[lamp.green]\nline = G\n"
+#define CHIP   "[chip]\nlabel = test-chip\n"
+#define LAMPS  "[lamp.red]\nline = R\n[lamp.amber]\nline = A\n[lamp.green]\nline = G\n"
 #define BUTTON "[button.b1]\nline = B1\n"
 
 static void
@@ -179,12 +179,12 @@ static void
 test_missing_roles(void **state)
 {
 	(void)state;
-	assert_non_null(strstr(expect_error(CHIP "[lamp.amber]\nline = A\n[lamp.green]\nline = G\n"
-					    BUTTON, 0, "lamp.red"), "required"));
-	expect_error(CHIP "[lamp.red]\nline = R\n[lamp.green]\nline = G\n" BUTTON, 0,
-		     "lamp.amber");
-	expect_error(CHIP "[lamp.red]\nline = R\n[lamp.amber]\nline = A\n" BUTTON, 0,
-		     "lamp.green");
+	assert_non_null(
+		strstr(expect_error(CHIP "[lamp.amber]\nline = A\n[lamp.green]\nline = G\n" BUTTON,
+				    0, "lamp.red"),
+		       "required"));
+	expect_error(CHIP "[lamp.red]\nline = R\n[lamp.green]\nline = G\n" BUTTON, 0, "lamp.amber");
+	expect_error(CHIP "[lamp.red]\nline = R\n[lamp.amber]\nline = A\n" BUTTON, 0, "lamp.green");
 	expect_error(LAMPS BUTTON, 0, "chip");
 	expect_error("[chip]\n" LAMPS BUTTON, 1, "chip");
 	assert_non_null(strstr(expect_error(CHIP LAMPS, 0, "button"), "button"));
@@ -242,7 +242,8 @@ test_bad_keys_and_values(void **state)
 	expect_error(CHIP LAMPS "[button.b1]\nline = B\ndebounce = 2s\n", 11, "button.b1.debounce");
 	expect_error(CHIP LAMPS "[button.b1]\nline = B\ndebounce = soon\n", 11,
 		     "button.b1.debounce");
-	expect_error(CHIP LAMPS "[button.b1]\nline = B\nagent = "
+	expect_error(CHIP LAMPS
+		     "[button.b1]\nline = B\nagent = "
 		     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
 		     11, "button.b1.agent");
 	expect_error("line = X\n" CHIP, 1, "line");
@@ -302,8 +303,11 @@ test_profile_path(void **state)
 	assert_string_equal(out, "/etc/teamboard/board.conf");
 	assert_int_equal(board_profile_path("sim", "board", out, sizeof(out)), 0);
 	assert_string_equal(out, "board/sim.conf");
-	assert_int_equal(board_profile_path("rpi4", "/a/directory/that/is/far/too/long/to/fit/in/"
-					    "sixty/four/bytes", out, sizeof(out)), -ENAMETOOLONG);
+	assert_int_equal(board_profile_path("rpi4",
+					    "/a/directory/that/is/far/too/long/to/fit/in/"
+					    "sixty/four/bytes",
+					    out, sizeof(out)),
+			 -ENAMETOOLONG);
 	assert_int_equal(board_profile_path("rpi4", "/x", out, 10), -ENAMETOOLONG);
 	assert_int_equal(board_profile_path("", "/x", out, sizeof(out)), -EINVAL);
 	assert_string_equal(bias_name(BIAS_AS_IS), "as-is");

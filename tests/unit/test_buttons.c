@@ -9,9 +9,9 @@
 
 #include "buttons.h"
 
-#define MS 1000ULL
+#define MS  1000ULL
 #define SEC 1000000ULL
-#define T0 (1000 * SEC)
+#define T0  (1000 * SEC)
 
 #define MAX_SEEN 64
 
@@ -168,7 +168,7 @@ static void
 test_long_fires_while_held_no_short(void **state)
 {
 	struct fixture *f = *state;
-	const uint64_t down = T0 + 30 * MS;	/* debounced press time */
+	const uint64_t down = T0 + 30 * MS; /* debounced press time */
 
 	buttons_edge(f->b, 0, true, T0);
 	buttons_tick(f->b, down);
@@ -245,14 +245,14 @@ test_double_window_boundary(void **state)
 	/* kernel-debounced edges: timing is exactly the edge times */
 	buttons_edge(f->b, 0, true, T0);
 	buttons_edge(f->b, 0, false, T0 + 100 * MS);
-	buttons_edge(f->b, 0, true, T0 + 500 * MS - 1);	/* 399.999 ms later */
+	buttons_edge(f->b, 0, true, T0 + 500 * MS - 1); /* 399.999 ms later */
 	assert_int_equal(f->seen.n, 1);
 	expect_seen(&f->seen, 0, 0, GESTURE_DOUBLE, T0 + 500 * MS - 1);
 	buttons_edge(f->b, 0, false, T0 + 600 * MS);
 
 	buttons_edge(f->b, 0, true, T0 + 2 * SEC);
 	buttons_edge(f->b, 0, false, T0 + 2 * SEC + 100 * MS);
-	buttons_edge(f->b, 0, true, T0 + 2 * SEC + 500 * MS);	/* exactly 400 ms */
+	buttons_edge(f->b, 0, true, T0 + 2 * SEC + 500 * MS); /* exactly 400 ms */
 	assert_int_equal(f->seen.n, 2);
 	expect_seen(&f->seen, 1, 0, GESTURE_SHORT, T0 + 2 * SEC + 500 * MS);
 	buttons_edge(f->b, 0, false, T0 + 2 * SEC + 600 * MS);

@@ -194,8 +194,8 @@ struct seen {
 };
 
 static int
-mark_key(void *user, const char *section, const char *key, const char *value,
-	 int line, struct conf_error *err)
+mark_key(void *user, const char *section, const char *key, const char *value, int line,
+	 struct conf_error *err)
 {
 	struct seen *s = user;
 	const char *ks, *kk;
@@ -296,7 +296,7 @@ static const struct bad bad_values[] = {
 	{ "mqtt", "password_file", "/nonexistent/teamboard/secret" },
 	{ "mqtt", "password_file", "/tmp" },
 	{ "mqtt", "tls", "maybe" },
-	{ "mqtt", "cafile", NULL },	/* NULL: a value longer than any path field */
+	{ "mqtt", "cafile", NULL }, /* NULL: a value longer than any path field */
 	{ "mqtt", "certfile", NULL },
 	{ "mqtt", "keyfile", NULL },
 	{ "mqtt", "max_payload", "512" },
@@ -458,7 +458,7 @@ test_comments(void **state)
 		"host = 10.0.0.1   ; semicolon comment\n"
 		"port = 1884\t# tab then hash\n"
 		"events_topic = a/#, b/+/c ; '#' inside a topic is not a comment\n"
-		"   keepalive = 60s\n"	/* indented: a key, not a continuation */
+		"   keepalive = 60s\n" /* indented: a key, not a continuation */
 		"username = \"has # and ; inside\"   # quoted\n",
 		&c);
 	assert_string_equal(c.board.id, "b1");
@@ -582,15 +582,19 @@ test_password_file(void **state)
 
 	/* A missing file is named in the message, with the key and the line. */
 	assert_int_equal(load_text("[board]\nid = b1\n[mqtt]\nusername = u\n"
-				   "password_file = /nonexistent/pw\n", &c, &err), -EINVAL);
+				   "password_file = /nonexistent/pw\n",
+				   &c, &err),
+			 -EINVAL);
 	conf_error_format(&err, msg, sizeof(msg));
 	assert_non_null(strstr(msg, ":5: mqtt.password_file: "));
 	assert_non_null(strstr(msg, "/nonexistent/pw"));
 
 	/* MQTT 3.1.1 cannot send a password without a user name. */
 	pw = write_text("pw\n");
-	snprintf(text, sizeof(text), "[board]\nid = b1\n[mqtt]\nprotocol = 3.1.1\n"
-		 "password_file = %s\n", pw);
+	snprintf(text, sizeof(text),
+		 "[board]\nid = b1\n[mqtt]\nprotocol = 3.1.1\n"
+		 "password_file = %s\n",
+		 pw);
 	expect_error(text, 5, "mqtt.password_file");
 }
 
@@ -617,7 +621,8 @@ test_events_topics(void **state)
 		"helpdesk/social-ru/events/with/a/very/long/prefix/number/one, "
 		"helpdesk/social-en/events/with/a/very/long/prefix/number/two, "
 		"helpdesk/email/events/with/a/very/long/prefix/number/three, "
-		"helpdesk/phone/events/with/a/very/long/prefix/number/four\n", &c);
+		"helpdesk/phone/events/with/a/very/long/prefix/number/four\n",
+		&c);
 	assert_int_equal(c.mqtt.n_events_topics, 4);
 	assert_string_equal(c.mqtt.events_topics[3],
 			    "helpdesk/phone/events/with/a/very/long/prefix/number/four");
@@ -718,8 +723,8 @@ test_quiet_hours(void **state)
 	load_ok("[board]\nid = b1\n[alerts]\ntimezone = UTC\n"
 		"quiet_hours = mon-fri 20:00-08:00, sat-sun 00:00-24:00 ; nights and weekends\n",
 		&c);
-	assert_int_equal(quiet_parse("mon-fri 20:00-08:00, sat-sun 00:00-24:00", &q, why,
-				     sizeof(why)), 0);
+	assert_int_equal(
+		quiet_parse("mon-fri 20:00-08:00, sat-sun 00:00-24:00", &q, why, sizeof(why)), 0);
 	assert_int_equal(c.alerts.quiet_hours.n, q.n);
 	assert_true(q.n >= 2);
 	assert_memory_equal(&c.alerts.quiet_hours, &q, sizeof(q));
@@ -770,7 +775,8 @@ test_set_get_roundtrip(void **state)
 	conf_defaults(&c);
 	assert_int_equal(conf_set(&c, "board", "id", "b1", "", 0, &err), 0);
 	load_ok("[board]\nid = b9\n[mqtt]\nevents_topic = a/+, b/#\nmax_payload = 1536\n"
-		"[alerts]\nquiet_hours = daily 22:00-06:00\naudible_in_quiet = ack, alarm\n", &c);
+		"[alerts]\nquiet_hours = daily 22:00-06:00\naudible_in_quiet = ack, alarm\n",
+		&c);
 	for (i = 0; conf_key_at(i, &section, &key); i++) {
 		struct conf copy;
 

@@ -28,7 +28,7 @@
 
 #define MAX_LINES 64
 #define BIG_REPLY (CTL_OUTBUF_MAX / 2)
-#define BOUND_MS 3000
+#define BOUND_MS  3000
 
 struct fixture;
 
@@ -158,8 +158,7 @@ run_until(struct fixture *fx, bool (*pred)(struct fixture *, void *), void *arg)
 	fx->pred_arg = arg;
 	fx->timed_out = false;
 	loop_timer_arm(fx->loop, &fx->tick, loop_now_usec(fx->loop));
-	loop_timer_arm(fx->loop, &fx->bound,
-		       loop_now_usec(fx->loop) + BOUND_MS * 1000ULL);
+	loop_timer_arm(fx->loop, &fx->bound, loop_now_usec(fx->loop) + BOUND_MS * 1000ULL);
 	loop_run(fx->loop);
 	loop_timer_disarm(fx->loop, &fx->tick);
 	loop_timer_disarm(fx->loop, &fx->bound);
@@ -537,8 +536,7 @@ overlong(void **state, bool terminated)
 	expect_eof(c);
 	/* a reset after the error line is acceptable, losing the line is not */
 	assert_true(c->err == 0 || c->err == ECONNRESET);
-	assert_string_equal(c->buf,
-			    "{\"status\":\"error\",\"error\":\"request line too long\"}\n");
+	assert_string_equal(c->buf, "{\"status\":\"error\",\"error\":\"request line too long\"}\n");
 	assert_int_equal(fx->n_lines, 0);
 
 	/* other clients do not notice */
@@ -582,7 +580,7 @@ test_max_clients(void **state)
 
 	/* a slot freed by a leaving client can be used again */
 	tclient_close(c[0]);
-	tclient_sends(c[1], "echo x\n");	/* lets the server see the close */
+	tclient_sends(c[1], "echo x\n"); /* lets the server see the close */
 	expect_lines(c[1], 2);
 	late = tclient_connect(fx, true);
 	tclient_sends(late, "echo welcome\n");
@@ -612,7 +610,7 @@ test_broadcast_reaches_only_watchers(void **state)
 	expect_lines(w, 3);
 	expect_lines(plain, 1);
 	assert_string_equal(w->buf, "{\"status\":\"ok\"}\n{\"type\":\"state\",\"n\":1}\n"
-			    "{\"type\":\"state\",\"n\":2}\n");
+				    "{\"type\":\"state\",\"n\":2}\n");
 	/* the non-watcher got its reply and nothing else */
 	tclient_sends(plain, "echo end\n");
 	expect_lines(plain, 2);

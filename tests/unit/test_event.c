@@ -15,7 +15,7 @@
 #include "ack.h"
 #include "event.h"
 
-#define KEEP 8	/* events and rejections kept per parse for inspection */
+#define KEEP 8 /* events and rejections kept per parse for inspection */
 
 struct rec {
 	int accepted;
@@ -122,8 +122,11 @@ utf8_valid(const char *s)
 	const unsigned char *p = (const unsigned char *)s;
 
 	while (*p) {
-		int n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3
-			: (*p & 0xf8) == 0xf0 ? 4 : 0;
+		int n = *p < 0x80             ? 1
+			: (*p & 0xe0) == 0xc0 ? 2
+			: (*p & 0xf0) == 0xe0 ? 3
+			: (*p & 0xf8) == 0xf0 ? 4
+					      : 0;
 
 		if (n == 0)
 			return false;
@@ -136,7 +139,7 @@ utf8_valid(const char *s)
 	return true;
 }
 
-#define TS "\"ts\":\"2026-11-25T10:00:00Z\""
+#define TS    "\"ts\":\"2026-11-25T10:00:00Z\""
 #define TS_MS 1795600800000LL
 
 /* --- accepted events ------------------------------------------------------ */
@@ -146,7 +149,8 @@ test_spec_example(void **state)
 {
 	(void)state;
 	struct rec r;
-	const struct event *ev = accept_one(&r,
+	const struct event *ev = accept_one(
+		&r,
 		"{ \"v\": 1, \"id\": \"evt-7f3a\", \"type\": \"ticket.created\","
 		" \"ts\": \"2026-11-25T10:00:00Z\","
 		" \"ticket\": { \"id\": \"T-1042\", \"channel\": \"facebook\","
@@ -238,14 +242,14 @@ test_type_specific_fields(void **state)
 	const struct event *ev;
 
 	ev = accept_one(&r, "{\"id\":\"a\",\"type\":\"sla.breached\"," TS
-			",\"sla\":\"resolution\",\"ticket\":{\"id\":\"T-1\"}}");
+			    ",\"sla\":\"resolution\",\"ticket\":{\"id\":\"T-1\"}}");
 	assert_int_equal(ev->sla, SLA_RESOLUTION);
 	ev = accept_one(&r, "{\"id\":\"a\",\"type\":\"sla.warning\"," TS
-			",\"ticket\":{\"id\":\"T-1\"}}");
+			    ",\"ticket\":{\"id\":\"T-1\"}}");
 	assert_int_equal(ev->sla, SLA_FIRST_RESPONSE);
 
 	ev = accept_one(&r, "{\"id\":\"i1\",\"type\":\"incident.opened\"," TS
-			",\"incident\":{\"id\":\"INC-7\",\"title\":\"Payments down\"}}");
+			    ",\"incident\":{\"id\":\"INC-7\",\"title\":\"Payments down\"}}");
 	assert_string_equal(ev->incident_id, "INC-7");
 	assert_string_equal(ev->incident_title, "Payments down");
 	ev = accept_one(&r, "{\"id\":\"i2\",\"type\":\"incident.resolved\"," TS "}");
@@ -262,9 +266,9 @@ test_update_carries_only_given_fields(void **state)
 {
 	(void)state;
 	struct rec r;
-	const struct event *ev = accept_one(&r,
-		"{\"id\":\"u\",\"type\":\"ticket.updated\"," TS
-		",\"ticket\":{\"id\":\"T-1\",\"priority\":\"high\",\"public\":false}}");
+	const struct event *ev = accept_one(
+		&r, "{\"id\":\"u\",\"type\":\"ticket.updated\"," TS
+		    ",\"ticket\":{\"id\":\"T-1\",\"priority\":\"high\",\"public\":false}}");
 
 	assert_true(ev->ticket.has_priority);
 	assert_int_equal(ev->ticket.priority, PRIORITY_HIGH);
@@ -279,15 +283,15 @@ test_update_carries_only_given_fields(void **state)
 
 	/* null means "not given", as many serialisers write it. */
 	ev = accept_one(&r, "{\"id\":\"u\",\"type\":\"ticket.updated\"," TS ",\"v\":null,"
-			"\"ticket\":{\"id\":\"T-1\",\"channel\":null,\"subject\":null,"
-			"\"public\":null,\"due\":null}}");
+			    "\"ticket\":{\"id\":\"T-1\",\"channel\":null,\"subject\":null,"
+			    "\"public\":null,\"due\":null}}");
 	assert_false(ev->ticket.has_channel);
 	assert_false(ev->ticket.has_subject);
 	assert_false(ev->ticket.has_public);
 
 	/* An empty subject is a change to empty, not "absent". */
 	ev = accept_one(&r, "{\"id\":\"u\",\"type\":\"ticket.updated\"," TS
-			",\"ticket\":{\"id\":\"T-1\",\"subject\":\"\"}}");
+			    ",\"ticket\":{\"id\":\"T-1\",\"subject\":\"\"}}");
 	assert_true(ev->ticket.has_subject);
 	assert_string_equal(ev->ticket.subject, "");
 }
@@ -297,26 +301,30 @@ test_channels_and_priorities(void **state)
 {
 	(void)state;
 	static const char *const channels[] = {
-		"facebook", "instagram", "twitter", "vk", "telegram", "whatsapp",
-		"email", "chat", "phone", "web", "other",
+		"facebook", "instagram", "twitter", "vk",  "telegram", "whatsapp",
+		"email",    "chat",      "phone",   "web", "other",
 	};
 	static const char *const priorities[] = { "low", "normal", "high", "urgent" };
 	char json[256];
 	struct rec r;
 
 	for (int c = 0; c < CHANNEL_COUNT; c++) {
-		snprintf(json, sizeof(json), "{\"id\":\"c\",\"type\":\"ticket.updated\"," TS
-			 ",\"ticket\":{\"id\":\"T\",\"channel\":\"%s\"}}", channels[c]);
+		snprintf(json, sizeof(json),
+			 "{\"id\":\"c\",\"type\":\"ticket.updated\"," TS
+			 ",\"ticket\":{\"id\":\"T\",\"channel\":\"%s\"}}",
+			 channels[c]);
 		assert_int_equal(accept_one(&r, json)->ticket.channel, c);
 	}
 	for (int p = 0; p < PRIORITY_COUNT; p++) {
-		snprintf(json, sizeof(json), "{\"id\":\"c\",\"type\":\"ticket.updated\"," TS
-			 ",\"ticket\":{\"id\":\"T\",\"priority\":\"%s\"}}", priorities[p]);
+		snprintf(json, sizeof(json),
+			 "{\"id\":\"c\",\"type\":\"ticket.updated\"," TS
+			 ",\"ticket\":{\"id\":\"T\",\"priority\":\"%s\"}}",
+			 priorities[p]);
 		assert_int_equal(accept_one(&r, json)->ticket.priority, p);
 	}
 	/* X is Twitter. */
 	const struct event *ev = accept_one(&r, "{\"id\":\"c\",\"type\":\"ticket.updated\"," TS
-					    ",\"ticket\":{\"id\":\"T\",\"channel\":\"x\"}}");
+						",\"ticket\":{\"id\":\"T\",\"channel\":\"x\"}}");
 
 	assert_int_equal(ev->ticket.channel, CHANNEL_TWITTER);
 }
@@ -329,26 +337,35 @@ test_assigned_agent(void **state)
 	const char *reason;
 
 	assert_string_equal(accept_one(&r, "{\"id\":\"a\",\"type\":\"ticket.assigned\"," TS
-				       ",\"ticket\":{\"id\":\"T\",\"assignee\":\"boris\"}}")->agent,
+					   ",\"ticket\":{\"id\":\"T\",\"assignee\":\"boris\"}}")
+				    ->agent,
 			    "boris");
 	/* Top-level agent wins over the ticket's assignee. */
 	assert_string_equal(accept_one(&r, "{\"id\":\"a\",\"type\":\"ticket.assigned\"," TS
-				       ",\"agent\":\"anna\","
-				       "\"ticket\":{\"id\":\"T\",\"assignee\":\"boris\"}}")->agent,
+					   ",\"agent\":\"anna\","
+					   "\"ticket\":{\"id\":\"T\",\"assignee\":\"boris\"}}")
+				    ->agent,
 			    "anna");
 	assert_string_equal(accept_one(&r, "{\"id\":\"a\",\"type\":\"ticket.assigned\"," TS
-				       ",\"agent\":\"\","
-				       "\"ticket\":{\"id\":\"T\",\"assignee\":\"boris\"}}")->agent,
+					   ",\"agent\":\"\","
+					   "\"ticket\":{\"id\":\"T\",\"assignee\":\"boris\"}}")
+				    ->agent,
 			    "boris");
-	reason = reject_one(&r, "{\"id\":\"a\",\"type\":\"ticket.assigned\"," TS
-			    ",\"ticket\":{\"id\":\"T\"}}", "agent");
+	reason = reject_one(
+		&r, "{\"id\":\"a\",\"type\":\"ticket.assigned\"," TS ",\"ticket\":{\"id\":\"T\"}}",
+		"agent");
 	assert_string_equal(r.reject_id[0], "a");
 	(void)reason;
-	reject_one(&r, "{\"id\":\"a\",\"type\":\"ticket.assigned\"," TS
-		   ",\"agent\":\"\",\"ticket\":{\"id\":\"T\",\"assignee\":\"\"}}", "agent");
-	reject_one(&r, "{\"id\":\"a\",\"type\":\"ticket.assigned\"," TS
-		   ",\"agent\":7,\"ticket\":{\"id\":\"T\"}}", "agent: must be a string");
-	reject_one(&r, "{\"id\":\"a\",\"type\":\"ticket.assigned\"," TS
+	reject_one(&r,
+		   "{\"id\":\"a\",\"type\":\"ticket.assigned\"," TS
+		   ",\"agent\":\"\",\"ticket\":{\"id\":\"T\",\"assignee\":\"\"}}",
+		   "agent");
+	reject_one(&r,
+		   "{\"id\":\"a\",\"type\":\"ticket.assigned\"," TS
+		   ",\"agent\":7,\"ticket\":{\"id\":\"T\"}}",
+		   "agent: must be a string");
+	reject_one(&r,
+		   "{\"id\":\"a\",\"type\":\"ticket.assigned\"," TS
 		   ",\"ticket\":{\"id\":\"T\",\"assignee\":[\"anna\"]}}",
 		   "ticket.assignee: must be a string");
 }
@@ -358,14 +375,14 @@ test_unknown_fields_and_duplicates(void **state)
 {
 	(void)state;
 	struct rec r;
-	const struct event *ev = accept_one(&r,
-		"{\"id\":\"f\",\"type\":\"heartbeat\"," TS ",\"future\":{\"a\":[1,2,{}]},"
-		"\"ID\":\"ignored\",\"Type\":7}");
+	const struct event *ev = accept_one(&r, "{\"id\":\"f\",\"type\":\"heartbeat\"," TS
+						",\"future\":{\"a\":[1,2,{}]},"
+						"\"ID\":\"ignored\",\"Type\":7}");
 
 	assert_string_equal(ev->id, "f");
 	/* With a duplicated key the first one counts (cJSON's lookup order). */
-	ev = accept_one(&r, "{\"id\":\"first\",\"id\":\"second\",\"type\":\"heartbeat\","
-			TS ",\"type\":\"nonsense\"}");
+	ev = accept_one(&r, "{\"id\":\"first\",\"id\":\"second\",\"type\":\"heartbeat\"," TS
+			    ",\"type\":\"nonsense\"}");
 	assert_string_equal(ev->id, "first");
 	assert_int_equal(ev->type, EVENT_HEARTBEAT);
 }
@@ -378,10 +395,10 @@ test_array_bad_event_between_good_ones(void **state)
 	(void)state;
 	struct rec r;
 	int rc = parse(&r,
-		"[{\"id\":\"e1\",\"type\":\"heartbeat\"," TS "},"
-		" {\"id\":\"e2\",\"type\":\"ticket.created\"," TS
-		",\"ticket\":{\"id\":\"T\",\"channel\":\"myspace\",\"priority\":\"low\"}},"
-		" {\"id\":\"e3\",\"type\":\"heartbeat\"," TS "}]");
+		       "[{\"id\":\"e1\",\"type\":\"heartbeat\"," TS "},"
+		       " {\"id\":\"e2\",\"type\":\"ticket.created\"," TS
+		       ",\"ticket\":{\"id\":\"T\",\"channel\":\"myspace\",\"priority\":\"low\"}},"
+		       " {\"id\":\"e3\",\"type\":\"heartbeat\"," TS "}]");
 
 	assert_int_equal(rc, 2);
 	assert_int_equal(r.accepted, 2);
@@ -425,8 +442,8 @@ test_not_json(void **state)
 {
 	(void)state;
 	static const char *const bad[] = {
-		"", " ", "{", "nul", "{\"id\":\"a\"", "{\"id\":\"a\"} x", "{}{}", "[1,]",
-		"{'id':'a'}", "\xff\xfe{}", "[\"unterminated]",
+		"",     " ",    "{",          "nul",        "{\"id\":\"a\"",    "{\"id\":\"a\"} x",
+		"{}{}", "[1,]", "{'id':'a'}", "\xff\xfe{}", "[\"unterminated]",
 	};
 	struct rec r;
 
@@ -480,8 +497,10 @@ test_too_many_events(void **state)
 	assert_non_null(json);
 	json[len++] = '[';
 	for (size_t i = 0; i < n; i++)
-		len += (size_t)snprintf(json + len, cap - len, "%s{\"id\":\"e%zu\","
-					"\"type\":\"heartbeat\"," TS "}", i ? "," : "", i);
+		len += (size_t)snprintf(json + len, cap - len,
+					"%s{\"id\":\"e%zu\","
+					"\"type\":\"heartbeat\"," TS "}",
+					i ? "," : "", i);
 	json[len++] = ']';
 	assert_true(len < cap);
 
@@ -562,8 +581,9 @@ test_bad_id(void **state)
 	assert_false(r.reject_has_id[0]);
 
 	/* Non-ASCII ids are fine. */
-	assert_string_equal(accept_one(&r, "{\"id\":\"событие-1\",\"type\":\"heartbeat\"," TS
-				       "}")->id, "событие-1");
+	assert_string_equal(
+		accept_one(&r, "{\"id\":\"событие-1\",\"type\":\"heartbeat\"," TS "}")->id,
+		"событие-1");
 }
 
 static void
@@ -572,15 +592,17 @@ test_bad_type_and_version(void **state)
 	(void)state;
 	struct rec r;
 
-	assert_string_equal(reject_one(&r, "{\"id\":\"a\",\"type\":\"ticket.deleted\"," TS "}",
-				       "type"), "type: unknown value 'ticket.deleted'");
+	assert_string_equal(
+		reject_one(&r, "{\"id\":\"a\",\"type\":\"ticket.deleted\"," TS "}", "type"),
+		"type: unknown value 'ticket.deleted'");
 	assert_string_equal(r.reject_id[0], "a");
 	reject_one(&r, "{\"id\":\"a\"," TS "}", "type: missing");
 	reject_one(&r, "{\"id\":\"a\",\"type\":3," TS "}", "type: must be a string");
 	reject_one(&r, "{\"id\":\"a\",\"type\":\"Heartbeat\"," TS "}", "type: unknown value");
 
-	assert_int_equal(accept_one(&r, "{\"v\":1.0,\"id\":\"a\",\"type\":\"heartbeat\"," TS
-				    "}")->type, EVENT_HEARTBEAT);
+	assert_int_equal(
+		accept_one(&r, "{\"v\":1.0,\"id\":\"a\",\"type\":\"heartbeat\"," TS "}")->type,
+		EVENT_HEARTBEAT);
 	assert_string_equal(reject_one(&r, "{\"v\":2,\"id\":\"a\",\"type\":\"heartbeat\"," TS "}",
 				       "unsupported version"),
 			    "v: unsupported version 2 (only 1 is supported)");
@@ -602,13 +624,16 @@ test_bad_ts(void **state)
 	reject_one(&r, "{\"id\":\"a\",\"type\":\"heartbeat\"}", "ts: missing");
 	reject_one(&r, "{\"id\":\"a\",\"type\":\"heartbeat\",\"ts\":1795600800}",
 		   "ts: must be an RFC 3339 timestamp string");
-	assert_string_equal(reject_one(&r, "{\"id\":\"a\",\"type\":\"heartbeat\","
-				       "\"ts\":\"2026-11-25T10:00:00\"}", "ts:"),
+	assert_string_equal(reject_one(&r,
+				       "{\"id\":\"a\",\"type\":\"heartbeat\","
+				       "\"ts\":\"2026-11-25T10:00:00\"}",
+				       "ts:"),
 			    "ts: not an RFC 3339 timestamp with a zone: '2026-11-25T10:00:00'");
 	reject_one(&r, "{\"id\":\"a\",\"type\":\"heartbeat\",\"ts\":\"2026-02-30T10:00:00Z\"}",
 		   "ts:");
 	assert_int_equal(accept_one(&r, "{\"id\":\"a\",\"type\":\"heartbeat\","
-				    "\"ts\":\"2026-11-25T12:00:00.5+02:00\"}")->ts_ms,
+					"\"ts\":\"2026-11-25T12:00:00.5+02:00\"}")
+				 ->ts_ms,
 			 TS_MS + 500);
 }
 
@@ -629,16 +654,21 @@ test_bad_ticket(void **state)
 		   "ticket.id: must be a string");
 	reject_one(&r, "{\"id\":\"a\",\"type\":\"ticket.solved\"," TS ",\"ticket\":{\"id\":\"\"}}",
 		   "ticket.id: must not be empty");
-	reject_one(&r, "{\"id\":\"a\",\"type\":\"ticket.solved\"," TS
-		   ",\"ticket\":{\"id\":\"T\\n1\"}}", "ticket.id: contains control characters");
-	reject_one(&r, "{\"id\":\"a\",\"type\":\"ticket.solved\"," TS
+	reject_one(&r,
+		   "{\"id\":\"a\",\"type\":\"ticket.solved\"," TS ",\"ticket\":{\"id\":\"T\\n1\"}}",
+		   "ticket.id: contains control characters");
+	reject_one(&r,
+		   "{\"id\":\"a\",\"type\":\"ticket.solved\"," TS
 		   ",\"ticket\":{\"id\":\"0123456789012345678901234567890123456789"
-		   "012345678901234567890123\"}}", "ticket.id: longer than 63 bytes");
+		   "012345678901234567890123\"}}",
+		   "ticket.id: longer than 63 bytes");
 	/* ticket.created must say where and how urgent; an update need not. */
-	reject_one(&r, "{\"id\":\"a\",\"type\":\"ticket.created\"," TS
+	reject_one(&r,
+		   "{\"id\":\"a\",\"type\":\"ticket.created\"," TS
 		   ",\"ticket\":{\"id\":\"T\",\"priority\":\"low\"}}",
 		   "ticket.channel: missing (required for ticket.created)");
-	reject_one(&r, "{\"id\":\"a\",\"type\":\"ticket.created\"," TS
+	reject_one(&r,
+		   "{\"id\":\"a\",\"type\":\"ticket.created\"," TS
 		   ",\"ticket\":{\"id\":\"T\",\"channel\":\"web\"}}",
 		   "ticket.priority: missing (required for ticket.created)");
 }
@@ -649,17 +679,21 @@ test_unknown_values(void **state)
 	(void)state;
 	struct rec r;
 
-	assert_string_equal(reject_one(&r, "{\"id\":\"a\",\"type\":\"ticket.updated\"," TS
+	assert_string_equal(reject_one(&r,
+				       "{\"id\":\"a\",\"type\":\"ticket.updated\"," TS
 				       ",\"ticket\":{\"id\":\"T\",\"priority\":\"critical\"}}",
 				       "ticket.priority"),
 			    "ticket.priority: unknown value 'critical'");
-	reject_one(&r, "{\"id\":\"a\",\"type\":\"ticket.updated\"," TS
+	reject_one(&r,
+		   "{\"id\":\"a\",\"type\":\"ticket.updated\"," TS
 		   ",\"ticket\":{\"id\":\"T\",\"channel\":\"Facebook\"}}",
 		   "ticket.channel: unknown value 'Facebook'");
-	reject_one(&r, "{\"id\":\"a\",\"type\":\"ticket.updated\"," TS
+	reject_one(&r,
+		   "{\"id\":\"a\",\"type\":\"ticket.updated\"," TS
 		   ",\"ticket\":{\"id\":\"T\",\"channel\":\"\"}}",
 		   "ticket.channel: unknown value ''");
-	reject_one(&r, "{\"id\":\"a\",\"type\":\"sla.warning\"," TS
+	reject_one(&r,
+		   "{\"id\":\"a\",\"type\":\"sla.warning\"," TS
 		   ",\"sla\":\"next_response\",\"ticket\":{\"id\":\"T\"}}",
 		   "sla: unknown value 'next_response'");
 }
@@ -672,22 +706,25 @@ test_echo_is_sanitised(void **state)
 	/* 60 characters with control characters and a stray byte: the reason
 	 * echoes 40 characters, no controls, then "...". */
 	const char *reason = reject_one(&r,
-		"{\"id\":\"a\",\"type\":\"ticket.updated\"," TS ",\"ticket\":{\"id\":\"T\","
-		"\"channel\":\"my\\u001b[31mspace\\n\xff"
-		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRS\"}}",
-		"ticket.channel: unknown value");
+					"{\"id\":\"a\",\"type\":\"ticket.updated\"," TS
+					",\"ticket\":{\"id\":\"T\","
+					"\"channel\":\"my\\u001b[31mspace\\n\xff"
+					"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRS\"}}",
+					"ticket.channel: unknown value");
 
 	assert_string_equal(reason, "ticket.channel: unknown value "
-			    "'my?[31mspace??abcdefghijklmnopqrstuvwxyz...'");
+				    "'my?[31mspace??abcdefghijklmnopqrstuvwxyz...'");
 	for (const char *p = reason; *p; p++)
 		assert_true((unsigned char)*p >= 0x20);
 
 	/* Multi-byte characters count as one and are never split. */
-	reason = reject_one(&r, "{\"id\":\"a\",\"type\":\"ticket.updated\"," TS
+	reason = reject_one(&r,
+			    "{\"id\":\"a\",\"type\":\"ticket.updated\"," TS
 			    ",\"ticket\":{\"id\":\"T\",\"priority\":\"ééééééééééééééééééééééééé"
-			    "éééééééééééééééééééééééééééééé\"}}", "ticket.priority");
+			    "éééééééééééééééééééééééééééééé\"}}",
+			    "ticket.priority");
 	assert_string_equal(reason, "ticket.priority: unknown value "
-			    "'éééééééééééééééééééééééééééééééééééééééé...'");
+				    "'éééééééééééééééééééééééééééééééééééééééé...'");
 	assert_true(utf8_valid(reason));
 }
 
@@ -714,21 +751,27 @@ test_wrong_field_types(void **state)
 	struct rec r;
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		snprintf(json, sizeof(json), "{\"id\":\"w%zu\",\"type\":\"ticket.updated\"," TS
-			 ",\"ticket\":{\"id\":\"T\",%s}}", i, cases[i].ticket);
+		snprintf(json, sizeof(json),
+			 "{\"id\":\"w%zu\",\"type\":\"ticket.updated\"," TS
+			 ",\"ticket\":{\"id\":\"T\",%s}}",
+			 i, cases[i].ticket);
 		assert_string_equal(reject_one(&r, json, cases[i].reason), cases[i].reason);
 		assert_true(r.reject_has_id[0]);
 	}
-	reject_one(&r, "{\"id\":\"a\",\"type\":\"sla.warning\"," TS
-		   ",\"sla\":1,\"ticket\":{\"id\":\"T\"}}", "sla: must be a string");
+	reject_one(&r,
+		   "{\"id\":\"a\",\"type\":\"sla.warning\"," TS
+		   ",\"sla\":1,\"ticket\":{\"id\":\"T\"}}",
+		   "sla: must be a string");
 	reject_one(&r, "{\"id\":\"a\",\"type\":\"incident.opened\"," TS ",\"incident\":\"big\"}",
 		   "incident: must be an object");
-	reject_one(&r, "{\"id\":\"a\",\"type\":\"incident.opened\"," TS
-		   ",\"incident\":{\"id\":5}}", "incident.id: must be a string");
-	reject_one(&r, "{\"id\":\"a\",\"type\":\"incident.opened\"," TS
-		   ",\"incident\":{\"id\":\"\"}}", "incident.id: must not be empty");
-	reject_one(&r, "{\"id\":\"a\",\"type\":\"incident.opened\"," TS
-		   ",\"incident\":{\"title\":[]}}", "incident.title: must be a string");
+	reject_one(&r, "{\"id\":\"a\",\"type\":\"incident.opened\"," TS ",\"incident\":{\"id\":5}}",
+		   "incident.id: must be a string");
+	reject_one(&r,
+		   "{\"id\":\"a\",\"type\":\"incident.opened\"," TS ",\"incident\":{\"id\":\"\"}}",
+		   "incident.id: must not be empty");
+	reject_one(&r,
+		   "{\"id\":\"a\",\"type\":\"incident.opened\"," TS ",\"incident\":{\"title\":[]}}",
+		   "incident.title: must be a string");
 }
 
 static void
@@ -739,29 +782,33 @@ test_due(void **state)
 	const struct event *ev;
 
 	ev = accept_one(&r, "{\"id\":\"d\",\"type\":\"ticket.updated\"," TS
-			",\"ticket\":{\"id\":\"T\",\"due\":{\"first_response\":null,"
-			"\"resolution\":\"2026-11-25T20:00:00+02:00\"}}}");
+			    ",\"ticket\":{\"id\":\"T\",\"due\":{\"first_response\":null,"
+			    "\"resolution\":\"2026-11-25T20:00:00+02:00\"}}}");
 	assert_int_equal(ev->ticket.due_ms[SLA_FIRST_RESPONSE], 0);
 	assert_int_equal(ev->ticket.due_ms[SLA_RESOLUTION], TS_MS + 8 * 3600000);
 
 	ev = accept_one(&r, "{\"id\":\"d\",\"type\":\"ticket.updated\"," TS
-			",\"ticket\":{\"id\":\"T\",\"due\":{\"first_response\":"
-			"\"2026-11-25T10:05:00.750Z\",\"next\":\"whenever\"}}}");
+			    ",\"ticket\":{\"id\":\"T\",\"due\":{\"first_response\":"
+			    "\"2026-11-25T10:05:00.750Z\",\"next\":\"whenever\"}}}");
 	assert_int_equal(ev->ticket.due_ms[SLA_FIRST_RESPONSE], TS_MS + 300750);
 	assert_int_equal(ev->ticket.due_ms[SLA_RESOLUTION], 0);
 
 	ev = accept_one(&r, "{\"id\":\"d\",\"type\":\"ticket.updated\"," TS
-			",\"ticket\":{\"id\":\"T\",\"due\":{}}}");
+			    ",\"ticket\":{\"id\":\"T\",\"due\":{}}}");
 	assert_int_equal(ev->ticket.due_ms[SLA_FIRST_RESPONSE], 0);
 
-	assert_string_equal(reject_one(&r, "{\"id\":\"d\",\"type\":\"ticket.updated\"," TS
+	assert_string_equal(reject_one(&r,
+				       "{\"id\":\"d\",\"type\":\"ticket.updated\"," TS
 				       ",\"ticket\":{\"id\":\"T\",\"due\":{\"resolution\":"
-				       "\"tomorrow\"}}}", "ticket.due.resolution"),
+				       "\"tomorrow\"}}}",
+				       "ticket.due.resolution"),
 			    "ticket.due.resolution: not an RFC 3339 timestamp with a zone: "
 			    "'tomorrow'");
-	reject_one(&r, "{\"id\":\"d\",\"type\":\"ticket.updated\"," TS
+	reject_one(&r,
+		   "{\"id\":\"d\",\"type\":\"ticket.updated\"," TS
 		   ",\"ticket\":{\"id\":\"T\",\"due\":{\"first_response\":"
-		   "\"2026-11-25T10:05:00\"}}}", "ticket.due.first_response");
+		   "\"2026-11-25T10:05:00\"}}}",
+		   "ticket.due.first_response");
 }
 
 /* --- display text --------------------------------------------------------- */
@@ -781,7 +828,8 @@ test_subject_truncated_at_utf8_boundary(void **state)
 	for (int i = 0; i < 100; i++, o += 3)
 		memcpy(subject + o, "\xe2\x82\xac", 3);
 	subject[o] = '\0';
-	snprintf(json, sizeof(json), "{\"id\":\"s\",\"type\":\"ticket.updated\"," TS
+	snprintf(json, sizeof(json),
+		 "{\"id\":\"s\",\"type\":\"ticket.updated\"," TS
 		 ",\"ticket\":{\"id\":\"T\",\"subject\":\"%s\",\"customer\":\"%s\"}}",
 		 subject, subject + 1);
 	ev = accept_one(&r, json);
@@ -795,7 +843,8 @@ test_subject_truncated_at_utf8_boundary(void **state)
 	/* Plain ASCII fills the buffer to the last byte. */
 	memset(subject, 'b', 400);
 	subject[400] = '\0';
-	snprintf(json, sizeof(json), "{\"id\":\"s\",\"type\":\"ticket.updated\"," TS
+	snprintf(json, sizeof(json),
+		 "{\"id\":\"s\",\"type\":\"ticket.updated\"," TS
 		 ",\"ticket\":{\"id\":\"T\",\"subject\":\"%s\",\"queue\":\"%s\"}}",
 		 subject, subject);
 	ev = accept_one(&r, json);
@@ -808,7 +857,8 @@ test_text_sanitised(void **state)
 {
 	(void)state;
 	struct rec r;
-	const struct event *ev = accept_one(&r,
+	const struct event *ev = accept_one(
+		&r,
 		"{\"id\":\"s\",\"type\":\"ticket.updated\"," TS ",\"ticket\":{\"id\":\"T\","
 		"\"subject\":\"line1\\nline2\\tx\\u0000hidden\",\"customer\":\"bad\xff\xfe byte\","
 		"\"queue\":\"q\\u0085\\u007f\"}}");
@@ -820,7 +870,7 @@ test_text_sanitised(void **state)
 	assert_string_equal(ev->ticket.queue, "q  ");
 
 	ev = accept_one(&r, "{\"id\":\"i\",\"type\":\"incident.opened\"," TS
-			",\"incident\":{\"title\":\"Оплата\\r\\nне работает 💳\"}}");
+			    ",\"incident\":{\"title\":\"Оплата\\r\\nне работает 💳\"}}");
 	assert_string_equal(ev->incident_title, "Оплата  не работает 💳");
 }
 
@@ -862,7 +912,7 @@ test_names_round_trip(void **state)
 	assert_int_equal(priority_from_name("URGENT", &p), -EINVAL);
 	assert_int_equal(event_type_from_name("", &t), -EINVAL);
 	assert_string_equal(event_type_name(EVENT_TYPE_COUNT), "unknown");
-	assert_string_equal(channel_name((enum channel)-1), "unknown");
+	assert_string_equal(channel_name((enum channel) - 1), "unknown");
 	assert_string_equal(priority_name(PRIORITY_COUNT), "unknown");
 	assert_string_equal(sla_kind_name(SLA_KIND_COUNT), "unknown");
 }

@@ -200,7 +200,7 @@ test_set_get_and_history(void **state)
 	assert_false(gpio_get_output(g, OUTPUT_AMBER));
 	/* same value again: no backend call, no transition */
 	assert_int_equal(gpio_set(g, OUTPUT_RED, true), 0);
-	assert_int_equal(spy.calls[OUTPUT_RED], 2);	/* start-up off + on */
+	assert_int_equal(spy.calls[OUTPUT_RED], 2); /* start-up off + on */
 	assert_int_equal(gpio_set(g, OUTPUT_RED, false), 0);
 	assert_int_equal(gpio_set(g, OUTPUT_RED, true), 0);
 	after = time_mono_usec();
@@ -233,7 +233,7 @@ test_absent_and_invalid_outputs(void **state)
 	assert_int_equal(gpio_sim_history(g, OUTPUT_BLUE, t, 4), 0);
 
 	assert_int_equal(gpio_set(g, OUTPUT_COUNT, true), -EINVAL);
-	assert_int_equal(gpio_set(g, (enum output)-1, true), -EINVAL);
+	assert_int_equal(gpio_set(g, (enum output) - 1, true), -EINVAL);
 	assert_false(gpio_get_output(g, OUTPUT_COUNT));
 	assert_false(gpio_has_output(g, OUTPUT_COUNT));
 	assert_int_equal(gpio_sim_history(g, OUTPUT_COUNT, t, 4), 0);
@@ -446,7 +446,10 @@ static void
 test_sim_calls_refused_on_other_backends(void **state)
 {
 	const struct gpio_ops fake = {
-		.name = "fake", .open = fake_open, .close = fake_close, .set = fake_set,
+		.name = "fake",
+		.open = fake_open,
+		.close = fake_close,
+		.set = fake_set,
 	};
 	struct gpio_sim_transition t[4];
 	struct board_profile p;

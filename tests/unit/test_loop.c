@@ -51,7 +51,7 @@ count_fds(void)
 		if (e->d_name[0] != '.')
 			n++;
 	closedir(d);
-	return n - 1;	/* the DIR's own fd */
+	return n - 1; /* the DIR's own fd */
 }
 
 /* A safety net: a loop test that hangs fails instead of blocking CI. */
@@ -80,7 +80,7 @@ struct rec {
 	int id;
 	int *order;
 	int *n;
-	int quit_after;		/* quit when *n reaches this */
+	int quit_after; /* quit when *n reaches this */
 	uint64_t fired_at;
 };
 
@@ -137,8 +137,8 @@ struct rearm {
 	int count;
 	int limit;
 	uint64_t step_usec;
-	bool at_now;		/* re-arm for "now" rather than the future */
-	int *io_seen_at;	/* count when the io first ran */
+	bool at_now;     /* re-arm for "now" rather than the future */
+	int *io_seen_at; /* count when the io first ran */
 };
 
 static void
@@ -183,7 +183,7 @@ struct pipe_io {
 	int *order;
 	int *n;
 	int id;
-	struct pipe_io *victim;	/* unwatched (and closed) by this callback */
+	struct pipe_io *victim; /* unwatched (and closed) by this callback */
 	bool unwatch_self;
 	bool drain;
 	int quit_code;
@@ -269,7 +269,7 @@ test_rearm_now_does_not_starve(void **state)
 struct disarmer {
 	struct loop_timer timer;
 	struct loop_timer *victim;
-	struct loop_timer *rearm_victim;	/* re-arm instead of disarm */
+	struct loop_timer *rearm_victim; /* re-arm instead of disarm */
 	uint64_t rearm_at;
 	int calls;
 };
@@ -405,7 +405,7 @@ test_io_pipe(void **state)
 	assert_int_equal(loop_io_watch(loop, &p.io, -1, EPOLLIN), -EBADF);
 	loop_io_unwatch(loop, &p.io);
 	assert_false(p.io.added);
-	loop_io_unwatch(loop, &p.io);	/* twice: harmless */
+	loop_io_unwatch(loop, &p.io); /* twice: harmless */
 	loop_timer_disarm(loop, &g.timer);
 	pipe_close(&p);
 	loop_free(loop);
@@ -465,7 +465,7 @@ test_unwatch_self(void **state)
 	guard_arm(loop, &g);
 	pipe_open(&p, 1);
 	pipe_open(&q, 2);
-	p.unwatch_self = true;	/* never reads: would spin if still watched */
+	p.unwatch_self = true; /* never reads: would spin if still watched */
 	assert_int_equal(write(p.fds[1], "x", 1), 1);
 	assert_int_equal(write(q.fds[1], "y", 1), 1);
 	assert_int_equal(loop_io_watch(loop, &p.io, p.fds[0], EPOLLIN), 0);
@@ -525,7 +525,7 @@ test_before_sleep_hooks(void **state)
 	guard_arm(loop, &g);
 	loop_add_before_sleep(loop, &h.h1, on_hook1, &h);
 	loop_add_before_sleep(loop, &h.h2, on_hook2, &h);
-	loop_add_before_sleep(loop, &h.h1, on_hook1, &h);	/* again: not twice */
+	loop_add_before_sleep(loop, &h.h1, on_hook1, &h); /* again: not twice */
 	loop_timer_init(&tick, on_tick, &tick);
 	loop_timer_arm(loop, &tick, loop_now_usec(loop) + 1 * MSEC);
 	assert_int_equal(loop_run(loop), 3);
@@ -627,7 +627,7 @@ test_clock_step_watcher(void **state)
 	(void)state;
 	assert_non_null(loop);
 	assert_int_equal(loop_watch_clock_steps(loop, on_step, &step), 0);
-	assert_int_equal(loop_watch_clock_steps(loop, on_step, &step), 0);	/* idempotent */
+	assert_int_equal(loop_watch_clock_steps(loop, on_step, &step), 0); /* idempotent */
 	loop_timer_init(&end, on_quit, NULL);
 	loop_timer_arm(loop, &end, loop_now_usec(loop) + 3 * MSEC);
 	assert_int_equal(loop_run(loop), 9);
@@ -763,7 +763,7 @@ test_log_hostile_text(void **state)
 	big[99999] = '\0';
 	errno = EPIPE;
 	log_error("%s", big);
-	assert_int_equal(errno, EPIPE);	/* callers log, then use errno */
+	assert_int_equal(errno, EPIPE); /* callers log, then use errno */
 	out = capture_read(&c);
 	assert_true(strlen(out) <= 2100 && strlen(out) > 2000);
 	assert_non_null(strstr(out, "zzz...\n"));

@@ -25,10 +25,10 @@
 #include "mqtt.h"
 #include "timeutil.h"
 
-#define MOSQUITTO "/usr/sbin/mosquitto"
+#define MOSQUITTO     "/usr/sbin/mosquitto"
 #define MOSQUITTO_PUB "/usr/bin/mosquitto_pub"
-#define SEC USEC_PER_SEC
-#define MSEC USEC_PER_MSEC
+#define SEC           USEC_PER_SEC
+#define MSEC          USEC_PER_MSEC
 
 /* --- broker ------------------------------------------------------------- */
 
@@ -37,7 +37,7 @@ struct broker {
 	int port;
 	char dir[64];
 	char conf[128];
-	const char *extra;		/* more mosquitto.conf lines */
+	const char *extra; /* more mosquitto.conf lines */
 };
 
 static int
@@ -124,7 +124,7 @@ broker_start(struct broker *b)
 				return true;
 			if (waitpid(b->pid, &status, WNOHANG) == b->pid) {
 				b->pid = 0;
-				break;	/* port taken: try again */
+				break; /* port taken: try again */
 			}
 			poll(NULL, 0, 20);
 		}
@@ -134,7 +134,7 @@ broker_start(struct broker *b)
 			b->pid = 0;
 		}
 		if (!pick)
-			poll(NULL, 0, 200);	/* same port: give the old one time */
+			poll(NULL, 0, 200); /* same port: give the old one time */
 	}
 	return false;
 }
@@ -262,8 +262,8 @@ cb_message(void *userdata, const struct mqtt_message *msg)
 		r = &c->rx[c->received];
 		snprintf(r->topic, sizeof(r->topic), "%s", msg->topic);
 		r->len = msg->len;
-		memcpy(r->payload, msg->payload, msg->len < sizeof(r->payload) - 1 ?
-			msg->len : sizeof(r->payload) - 1);
+		memcpy(r->payload, msg->payload,
+		       msg->len < sizeof(r->payload) - 1 ? msg->len : sizeof(r->payload) - 1);
 		r->retained = msg->retained;
 		r->qos = msg->qos;
 		r->has_response_topic = msg->response_topic != NULL;
@@ -355,7 +355,7 @@ setup(void **state)
 	snprintf(B.dir, sizeof(B.dir), "/tmp/tb-mqtt-XXXXXX");
 	if (!mkdtemp(B.dir))
 		return -1;
-	chmod(B.dir, 0755);	/* a root broker drops to user mosquitto */
+	chmod(B.dir, 0755); /* a root broker drops to user mosquitto */
 	snprintf(B.conf, sizeof(B.conf), "%s/mosquitto.conf", B.dir);
 	L = loop_new(NULL, NULL, NULL);
 	return L ? 0 : -1;
@@ -430,7 +430,7 @@ test_topic_matches(void **state)
 		{ "helpdesk/team/events", "helpdesk/team/event", false },
 		{ "helpdesk/team/events", "helpdesk/team/events/x", false },
 		{ "helpdesk/+/events", "helpdesk/floor2/events", true },
-		{ "helpdesk/+/events", "helpdesk//events", true },	/* empty level */
+		{ "helpdesk/+/events", "helpdesk//events", true }, /* empty level */
 		{ "helpdesk/+/events", "helpdesk/a/b/events", false },
 		{ "helpdesk/+", "helpdesk", false },
 		{ "helpdesk/+", "helpdesk/", true },
@@ -439,7 +439,7 @@ test_topic_matches(void **state)
 		{ "+/+", "/x", true },
 		{ "#", "a/b/c", true },
 		{ "#", "/", true },
-		{ "a/#", "a", true },			/* parent level */
+		{ "a/#", "a", true }, /* parent level */
 		{ "a/#", "a/b/c", true },
 		{ "a/#", "ab", false },
 		{ "a/b/#", "a", false },
@@ -558,7 +558,7 @@ test_new_rejects_bad_config(void **state)
 
 	cfg = config("tb-bad", false, NULL, 0);
 	cfg.tls = true;
-	cfg.certfile = "/etc/hostname";	/* cert without key */
+	cfg.certfile = "/etc/hostname"; /* cert without key */
 	err = 0;
 	assert_null(mqtt_new(L, &cfg, &callbacks, NULL, &err));
 	assert_int_equal(err, -EINVAL);
@@ -584,8 +584,9 @@ test_connect_receive_publish(void **state)
 	(void)state;
 	start_broker(NULL);
 	/* a retained event waiting before we connect */
-	assert_int_equal(mosquitto_pub("-t", "helpdesk/t0/events", "-m", "retained-one", "-r",
-				       "-q", "1", NULL), 0);
+	assert_int_equal(mosquitto_pub("-t", "helpdesk/t0/events", "-m", "retained-one", "-r", "-q",
+				       "1", NULL),
+			 0);
 
 	cfg = config("tb-a", true, subs, 2);
 	a = client_new(0, &cfg);
@@ -606,17 +607,18 @@ test_connect_receive_publish(void **state)
 	assert_true(r->retained);
 
 	/* QoS 1 from the other client, including a binary payload */
-	assert_int_equal(mqtt_publish(b->m, "helpdesk/floor2/events", "{\"v\":1}", 7, 1, false,
-				      &mid), 0);
+	assert_int_equal(
+		mqtt_publish(b->m, "helpdesk/floor2/events", "{\"v\":1}", 7, 1, false, &mid), 0);
 	assert_true(mid > 0);
 	assert_int_equal(mqtt_inflight(b->m), 1);
 	assert_int_equal(mqtt_publish(b->m, "teamboard/all/cmd/ping", binary, sizeof(binary), 1,
-				      false, NULL), 0);
+				      false, NULL),
+			 0);
 	assert_int_equal(mqtt_publish(b->m, "helpdesk/a/b/events", "no", 2, 1, false, NULL), 0);
 	assert_true(wait_for(&b->published, 3, 5 * SEC));
 	assert_int_equal(b->pub_mid[0], mid);
-	assert_true(b->pub_ok[0]);	/* PUBACK */
-	assert_true(b->pub_ok[2]);	/* "no matching subscribers" is success */
+	assert_true(b->pub_ok[0]); /* PUBACK */
+	assert_true(b->pub_ok[2]); /* "no matching subscribers" is success */
 	assert_int_equal(mqtt_inflight(b->m), 0);
 
 	assert_true(wait_for(&a->received, 3, 5 * SEC));
@@ -669,14 +671,15 @@ test_request_reply_v5(void **state)
 	mqtt_start(b->m);
 	assert_true(wait_for(&a->connected, 1, 5 * SEC));
 	assert_true(wait_for(&b->connected, 1, 5 * SEC));
-	run_for(200 * MSEC);	/* SUBACKs */
+	run_for(200 * MSEC); /* SUBACKs */
 
 	/* an admin tool's MQTT 5 request with response topic and
 	 * correlation data */
 	assert_int_equal(mosquitto_pub("-V", "5", "-q", "1", "-t", "teamboard/floor2/cmd/ping",
 				       "-m", "{\"transaction\":\"t1\"}", "-D", "publish",
 				       "response-topic", "admin/replies/42", "-D", "publish",
-				       "correlation-data", "corr-42", NULL), 0);
+				       "correlation-data", "corr-42", NULL),
+			 0);
 	assert_true(wait_for(&a->received, 1, 5 * SEC));
 	r = &a->rx[0];
 	assert_string_equal(r->topic, "teamboard/floor2/cmd/ping");
@@ -686,7 +689,8 @@ test_request_reply_v5(void **state)
 	assert_memory_equal(r->corr, "corr-42", 7);
 
 	assert_int_equal(mqtt_publish_reply(a->m, r->response_topic, r->corr, r->corr_len,
-					    "{\"status\":\"ok\"}", 15), 0);
+					    "{\"status\":\"ok\"}", 15),
+			 0);
 	/* a reply is not one of our tracked publishes */
 	assert_int_equal(mqtt_inflight(a->m), 0);
 	assert_true(wait_for(&b->received, 1, 5 * SEC));
@@ -753,7 +757,7 @@ test_broker_restart_backoff_resubscribe(void **state)
 	assert_true(wait_for(&b->connected, 2, 10 * SEC));
 	assert_false(a->session_present);
 	assert_int_equal(mqtt_reconnects(a->m), 1);
-	run_for(200 * MSEC);	/* SUBACK */
+	run_for(200 * MSEC); /* SUBACK */
 	/* resubscribed: a new event arrives */
 	assert_int_equal(mqtt_publish(b->m, "helpdesk/after/events", "back", 4, 1, false, NULL), 0);
 	assert_true(wait_for(&a->received, 1, 5 * SEC));
@@ -783,11 +787,11 @@ session_persists(bool v5)
 	assert_true(wait_for(&a->connected, 1, 5 * SEC));
 	assert_true(wait_for(&b->connected, 1, 5 * SEC));
 	assert_false(a->session_present);
-	run_for(100 * MSEC);	/* SUBACK */
+	run_for(100 * MSEC); /* SUBACK */
 
 	mqtt_stop(a->m, NULL, NULL, SEC);
 	assert_false(mqtt_connected(a->m));
-	assert_int_equal(a->disconnected, 0);	/* a stop is no outage */
+	assert_int_equal(a->disconnected, 0); /* a stop is no outage */
 	assert_int_equal(mqtt_publish(b->m, "helpdesk/t1/events", "while-away", 10, 1, false, NULL),
 			 0);
 	assert_true(wait_for(&b->published, 1, 5 * SEC));
@@ -801,8 +805,9 @@ session_persists(bool v5)
 
 	/* also with a new client object (daemon restart) */
 	client_free(a);
-	assert_int_equal(mqtt_publish(b->m, "helpdesk/t2/events", "while-restarting", 16, 1, false,
-				      NULL), 0);
+	assert_int_equal(
+		mqtt_publish(b->m, "helpdesk/t2/events", "while-restarting", 16, 1, false, NULL),
+		0);
 	assert_true(wait_for(&b->published, 2, 5 * SEC));
 	cfg = config("tb-session", v5, subs, 1);
 	a = client_new(0, &cfg);
@@ -891,7 +896,7 @@ test_will_and_clean_stop(void **state)
 	obs = client_new(0, &cfg);
 	mqtt_start(obs->m);
 	assert_true(wait_for(&obs->connected, 1, 5 * SEC));
-	run_for(100 * MSEC);	/* SUBACK */
+	run_for(100 * MSEC); /* SUBACK */
 	assert_int_equal(obs->received, 0);
 
 	kill(child, SIGKILL);

@@ -14,16 +14,17 @@
 
 #include "quiet.h"
 
-#define MIN_MS 60000LL
+#define MIN_MS  60000LL
 #define HOUR_MS (60 * MIN_MS)
-#define DAY_MS (24 * HOUR_MS)
+#define DAY_MS  (24 * HOUR_MS)
 
 /* Wall ms of a UTC calendar time. */
 static int64_t
 utc(int y, int mo, int d, int h, int mi)
 {
-	struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
-			 .tm_hour = h, .tm_min = mi };
+	struct tm tm = {
+		.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi
+	};
 
 	return (int64_t)timegm(&tm) * 1000;
 }
@@ -140,7 +141,7 @@ test_parse_good(void **state)
 	assert_int_equal(q.windows[1].end_min, 1440);
 
 	q = parse_ok("fri-mon 22:00-06:00");
-	assert_int_equal(q.windows[0].days, 0x71);	/* fri sat sun mon */
+	assert_int_equal(q.windows[0].days, 0x71); /* fri sat sun mon */
 	q = parse_ok("mon+wed+fri 12:00-13:30");
 	assert_int_equal(q.windows[0].days, 0x15);
 	assert_int_equal(q.windows[0].end_min, 13 * 60 + 30);
@@ -153,11 +154,11 @@ test_parse_good(void **state)
 	assert_int_equal(q.windows[0].days, 0x7f);
 	q = parse_ok("* 13:00-14:00");
 	assert_int_equal(q.windows[0].days, 0x7f);
-	q = parse_ok("\tMon-Fri   20:00-00:00 ");	/* case, spaces; 00:00 end = 24:00 */
+	q = parse_ok("\tMon-Fri   20:00-00:00 "); /* case, spaces; 00:00 end = 24:00 */
 	assert_int_equal(q.n, 1);
 	assert_int_equal(q.windows[0].days, 0x1f);
 	assert_int_equal(q.windows[0].end_min, 1440);
-	q = parse_ok("sun 00:00-00:00");	/* the whole day */
+	q = parse_ok("sun 00:00-00:00"); /* the whole day */
 	assert_int_equal(q.windows[0].start_min, 0);
 	assert_int_equal(q.windows[0].end_min, 1440);
 
@@ -215,7 +216,8 @@ test_parse_bad(void **state)
 	expect_bad("mon 1:00-2:00,mon 3:00-4:00,mon 5:00-6:00,mon 7:00-8:00,mon 9:00-10:00,"
 		   "tue 1:00-2:00,tue 3:00-4:00,tue 5:00-6:00,tue 7:00-8:00,tue 9:00-10:00,"
 		   "wed 1:00-2:00,wed 3:00-4:00,wed 5:00-6:00,wed 7:00-8:00,wed 9:00-10:00,"
-		   "thu 1:00-2:00,thu 3:00-4:00", "too many");
+		   "thu 1:00-2:00,thu 3:00-4:00",
+		   "too many");
 
 	/* hostile: long garbage is rejected, the reason stays bounded */
 	memset(big, 'x', sizeof(big) - 1);
@@ -304,7 +306,7 @@ test_warsaw_spring_forward(void **state)
 	/* a window inside the skipped hour never happens that day */
 	q = parse_ok("sun 02:00-03:00");
 	assert_false(active(&q, "Europe/Warsaw", utc(2026, 3, 28, 12, 0), &next));
-	assert_int_equal(next, utc(2026, 4, 5, 0, 0));	/* next Sunday, 02:00 CEST */
+	assert_int_equal(next, utc(2026, 4, 5, 0, 0)); /* next Sunday, 02:00 CEST */
 	assert_false(active(&q, "Europe/Warsaw", utc(2026, 3, 29, 1, 0), NULL));
 
 	/* a window straddling the jump starts at the jump (clock reads 03:00) */
@@ -329,7 +331,7 @@ test_warsaw_fall_back(void **state)
 	assert_true(active(&q, "Europe/Warsaw", utc(2026, 10, 24, 18, 0), &next));
 	assert_int_equal(next, utc(2026, 10, 25, 7, 0));
 	assert_false(active(&q, "Europe/Warsaw", utc(2026, 10, 25, 7, 0), &next));
-	assert_int_equal(next, utc(2026, 10, 25, 19, 0));	/* 20:00 CET */
+	assert_int_equal(next, utc(2026, 10, 25, 19, 0)); /* 20:00 CET */
 
 	/* the repeated hour is quiet twice: 02:00-03:00 lasts two real hours */
 	q = parse_ok("sun 02:00-03:00");
@@ -448,8 +450,8 @@ test_tz_valid(void **state)
 	assert_true(quiet_tz_valid("America/Argentina/Buenos_Aires"));
 	assert_true(quiet_tz_valid("Etc/GMT+3"));
 	assert_false(quiet_tz_valid("Mars/Olympus_Mons"));
-	assert_false(quiet_tz_valid("Europe"));		/* a directory */
-	assert_false(quiet_tz_valid("zone.tab"));	/* a table, not a zone */
+	assert_false(quiet_tz_valid("Europe"));   /* a directory */
+	assert_false(quiet_tz_valid("zone.tab")); /* a table, not a zone */
 	assert_false(quiet_tz_valid("../../etc/passwd"));
 	assert_false(quiet_tz_valid("Europe/../UTC"));
 	assert_false(quiet_tz_valid("/etc/localtime"));

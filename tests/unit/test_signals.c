@@ -11,7 +11,7 @@
 
 #include "signals.h"
 
-#define MS 1000ULL
+#define MS  1000ULL
 #define SEC 1000000ULL
 /* A non-zero, non-round epoch so nothing is accidentally phased from 0. */
 #define E (7777 * MS)
@@ -35,11 +35,11 @@ on(struct signals *s, enum output o, uint64_t t)
 	return levels(s, t) & (1u << o);
 }
 
-#define RED (1u << OUTPUT_RED)
+#define RED   (1u << OUTPUT_RED)
 #define AMBER (1u << OUTPUT_AMBER)
 #define GREEN (1u << OUTPUT_GREEN)
-#define BLUE (1u << OUTPUT_BLUE)
-#define BUZ (1u << OUTPUT_BUZZER)
+#define BLUE  (1u << OUTPUT_BLUE)
+#define BUZ   (1u << OUTPUT_BUZZER)
 #define LAMPS (RED | AMBER | GREEN | BLUE)
 
 static int
@@ -167,7 +167,7 @@ static void
 test_alarm_three_beeps_per_10s(void **state)
 {
 	struct signals *s = *state;
-	const uint64_t r = E + 123 * MS;	/* phased from when it was set */
+	const uint64_t r = E + 123 * MS; /* phased from when it was set */
 	uint64_t t = r, expect[] = { 200, 400, 600, 800, 1000, 10000, 10200 };
 
 	signals_set_repeating(s, SOUND_ALARM, r);
@@ -340,7 +340,7 @@ static void
 test_lamp_test_restores(void **state)
 {
 	struct signals *s = *state;
-	const uint64_t t = E + 10 * SEC + 600 * MS;	/* slow lamps are off here */
+	const uint64_t t = E + 10 * SEC + 600 * MS; /* slow lamps are off here */
 
 	signals_set_lamp(s, LAMP_RED, PATTERN_SLOW, E);
 	signals_set_lamp(s, LAMP_AMBER, PATTERN_FAST, E);
@@ -437,7 +437,7 @@ test_invalid_requests_ignored(void **state)
 	assert_int_equal(signals_repeating(s), SOUND_NONE);
 	signals_play(s, SOUND_ALARM, E);
 	signals_play(s, SOUND_NONE, E);
-	signals_play(s, (enum sound)-1, E);
+	signals_play(s, (enum sound) - 1, E);
 	assert_int_equal(signals_sound_now(s, E), SOUND_NONE);
 	assert_int_equal(signals_next_change(s, E), UINT64_MAX);
 	signals_set_lamp(s, LAMP_COUNT, PATTERN_STEADY, E);
@@ -450,8 +450,8 @@ test_invalid_requests_ignored(void **state)
 static void
 test_names(void **state)
 {
-	static const char *const sounds[] = { "off", "chirp", "warn", "alarm", "escalated",
-					      "incident", "ack", "nack" };
+	static const char *const sounds[] = { "off",       "chirp",    "warn", "alarm",
+					      "escalated", "incident", "ack",  "nack" };
 	enum sound snd = SOUND_NONE;
 
 	(void)state;

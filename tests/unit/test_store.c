@@ -21,14 +21,14 @@
 
 #include "store.h"
 
-#define DAY_MS (24LL * 3600 * 1000)
+#define DAY_MS   (24LL * 3600 * 1000)
 #define DAY_USEC (24ULL * 3600 * 1000 * 1000)
-#define NOW_MS 1764064800000LL	/* 2025-11-25T10:00:00Z */
-#define TOPIC "teamboard/floor2/acks"
+#define NOW_MS   1764064800000LL /* 2025-11-25T10:00:00Z */
+#define TOPIC    "teamboard/floor2/acks"
 
 struct fixture {
 	char dir[64];
-	char path[128];		/* <dir>/state/teamboard.db: parent missing */
+	char path[128]; /* <dir>/state/teamboard.db: parent missing */
 };
 
 static int
@@ -78,8 +78,8 @@ open_ok(const char *path)
 }
 
 static struct ack_record
-make_ack(unsigned seq, const char *ticket, enum alert_kind alert,
-	 const char *agent, enum ack_source src, int64_t at_ms)
+make_ack(unsigned seq, const char *ticket, enum alert_kind alert, const char *agent,
+	 enum ack_source src, int64_t at_ms)
 {
 	struct ack_record a;
 
@@ -124,8 +124,8 @@ collect_ack(void *userdata, const struct ack_record *a)
 }
 
 static int
-query(struct store *s, int64_t since, int64_t until, const char *agent,
-      size_t limit, struct ack_list *l)
+query(struct store *s, int64_t since, int64_t until, const char *agent, size_t limit,
+      struct ack_list *l)
 {
 	memset(l, 0, sizeof(*l));
 	return store_acks_query(s, since, until, agent, limit, collect_ack, l);
@@ -189,8 +189,8 @@ commit_and_kill(const char *path, const char *event_id)
 		s = killed_store;
 		ok = s && store_event_mark(s, event_id, NOW_MS) == 0 &&
 		     store_next_ack_seq(s, &seq) == 0;
-		a = make_ack((unsigned)seq, "T-1042", ALERT_BREACHED, "anna",
-			     ACK_SOURCE_BUTTON, NOW_MS);
+		a = make_ack((unsigned)seq, "T-1042", ALERT_BREACHED, "anna", ACK_SOURCE_BUTTON,
+			     NOW_MS);
 		ok = ok && commit_one(s, &a) == 0;
 		if (write(fds[1], &ok, 1) != 1)
 			_exit(1);
@@ -262,7 +262,7 @@ test_reopen_keeps_data(void **state)
 
 	assert_int_equal(store_setting_set(s, "mute_until", "1764068400000"), 0);
 	assert_int_equal(store_event_mark(s, "evt-keep", NOW_MS), 0);
-	store_free(s);	/* flushes the batched mark */
+	store_free(s); /* flushes the batched mark */
 
 	s = open_ok(f->path);
 	assert_int_equal(store_setting_get(s, "mute_until", value, sizeof(value)), 0);
@@ -283,7 +283,7 @@ test_garbage_file_is_moved_aside(void **state)
 
 	for (size_t i = 0; i < sizeof(garbage); i++)
 		garbage[i] = (char)('A' + i % 26);
-	s = open_ok(f->path);	/* creates the directory */
+	s = open_ok(f->path); /* creates the directory */
 	store_free(s);
 	write_file(f->path, garbage, sizeof(garbage));
 	snprintf(wal, sizeof(wal), "%s-wal", f->path);
@@ -332,8 +332,8 @@ test_damaged_pages_are_moved_aside(void **state)
 	int fd;
 
 	for (unsigned i = 1; i <= 50; i++) {
-		struct ack_record a = make_ack(1000 + i, "T-1", ALERT_NEW, "anna",
-					       ACK_SOURCE_BUTTON, NOW_MS + i);
+		struct ack_record a =
+			make_ack(1000 + i, "T-1", ALERT_NEW, "anna", ACK_SOURCE_BUTTON, NOW_MS + i);
 
 		assert_int_equal(commit_one(s, &a), 0);
 	}
@@ -388,7 +388,7 @@ test_newer_schema_is_refused(void **state)
 	assert_null(store_open(f->path, &err, msg, sizeof(msg)));
 	assert_true(err < 0);
 	assert_string_equal(msg, "database schema version 99 is newer than this "
-			    "teamboardd supports (1)");
+				 "teamboardd supports (1)");
 	/* Refused, not "recovered": the newer database is left alone. */
 	assert_int_equal(header_be32(f->path, 60), 99);
 
@@ -421,7 +421,7 @@ test_read_only_database_is_refused(void **state)
 	assert_int_equal(store_setting_set(s, "k", "v"), 0);
 	store_free(s);
 	assert_int_equal(chmod(f->dir, 0755), 0);
-	assert_int_equal(chmod(dir, 0777), 0);	/* -shm may be created */
+	assert_int_equal(chmod(dir, 0777), 0); /* -shm may be created */
 	assert_int_equal(chmod(path, 0444), 0);
 
 	pid = fork();
@@ -438,8 +438,7 @@ test_read_only_database_is_refused(void **state)
 			store_free(s);
 			_exit(2);
 		}
-		_exit(err == -EROFS && strstr(msg, "read-only") &&
-		      strstr(msg, path) ? 0 : 1);
+		_exit(err == -EROFS && strstr(msg, "read-only") && strstr(msg, path) ? 0 : 1);
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
@@ -515,8 +514,7 @@ test_ack_commit_survives_reopen(void **state)
 	struct store *s = open_ok(f->path);
 
 	assert_int_equal(store_next_ack_seq(s, &seq), 0);
-	a = make_ack((unsigned)seq, "T-1042", ALERT_BREACHED, "anna",
-		     ACK_SOURCE_BUTTON, NOW_MS);
+	a = make_ack((unsigned)seq, "T-1042", ALERT_BREACHED, "anna", ACK_SOURCE_BUTTON, NOW_MS);
 	assert_int_equal(commit_one(s, &a), 0);
 	store_free(s);
 
@@ -544,14 +542,14 @@ test_every_source_and_alert_round_trips(void **state)
 
 	for (int src = 0; src < ACK_SOURCE_COUNT; src++)
 		for (int k = ALERT_NEW; k <= ALERT_BREACHED; k++) {
-			in[n] = make_ack((unsigned)n + 1, "T-1", (enum alert_kind)k,
-					 "", (enum ack_source)src, NOW_MS + n);
+			in[n] = make_ack((unsigned)n + 1, "T-1", (enum alert_kind)k, "",
+					 (enum ack_source)src, NOW_MS + n);
 			payloads[n] = "{}";
 			n++;
 		}
 	assert_int_equal(store_ack_commit(s, in, payloads, (size_t)n, TOPIC), 0);
 	assert_int_equal(query(s, 0, 0, NULL, 0, &l), n);
-	for (int i = 0; i < n; i++)	/* newest first */
+	for (int i = 0; i < n; i++) /* newest first */
 		assert_memory_equal(&l.a[i], &in[n - 1 - i], sizeof(in[0]));
 	store_free(s);
 }
@@ -567,8 +565,7 @@ test_outbox_order_after_sent_depth(void **state)
 	struct store *s = open_ok(f->path);
 
 	for (unsigned i = 0; i < 5; i++)
-		a[i] = make_ack(i + 1, "T-1", ALERT_NEW, "anna", ACK_SOURCE_MQTT,
-				NOW_MS + i);
+		a[i] = make_ack(i + 1, "T-1", ALERT_NEW, "anna", ACK_SOURCE_MQTT, NOW_MS + i);
 	assert_int_equal(store_ack_commit(s, a, p, 3, TOPIC), 0);
 	assert_int_equal(store_ack_commit(s, a + 3, p + 3, 2, "other/topic"), 0);
 	assert_int_equal(store_outbox_depth(s), 5);
@@ -581,7 +578,7 @@ test_outbox_order_after_sent_depth(void **state)
 			assert_true(rows[i].row_id > rows[i - 1].row_id);
 		ids[i] = rows[i].row_id;
 		outbox_row_done(&rows[i]);
-		outbox_row_done(&rows[i]);	/* idempotent */
+		outbox_row_done(&rows[i]); /* idempotent */
 		assert_null(rows[i].payload);
 	}
 	outbox_row_done(NULL);
@@ -609,7 +606,7 @@ test_outbox_order_after_sent_depth(void **state)
 	assert_string_equal(rows[2].payload, "");
 	for (int i = 0; i < 3; i++)
 		outbox_row_done(&rows[i]);
-	store_free(s);	/* the batched "sent" marks are flushed */
+	store_free(s); /* the batched "sent" marks are flushed */
 
 	s = open_ok(f->path);
 	assert_int_equal(store_outbox_depth(s), 3);
@@ -625,8 +622,7 @@ test_failed_commit_rolls_back_and_store_stays_usable(void **state)
 	struct ack_list l;
 	uint64_t seq;
 	struct store *s = open_ok(f->path);
-	struct ack_record a = make_ack(1, "T-1", ALERT_NEW, "anna", ACK_SOURCE_BUTTON,
-				       NOW_MS);
+	struct ack_record a = make_ack(1, "T-1", ALERT_NEW, "anna", ACK_SOURCE_BUTTON, NOW_MS);
 
 	assert_int_equal(commit_one(s, &a), 0);
 	/* Batched work before the failing commit. */
@@ -634,7 +630,7 @@ test_failed_commit_rolls_back_and_store_stays_usable(void **state)
 	assert_int_equal(store_next_ack_seq(s, &seq), 0);
 
 	two[0] = make_ack(2, "T-2", ALERT_NEW, "bob", ACK_SOURCE_CTL, NOW_MS + 1);
-	two[1] = a;	/* same id: violates UNIQUE */
+	two[1] = a; /* same id: violates UNIQUE */
 	assert_int_equal(store_ack_commit(s, two, p, 2, TOPIC), -EIO);
 	assert_non_null(strstr(store_errmsg(s), "UNIQUE"));
 
@@ -717,7 +713,7 @@ test_ack_commit_rejects_bad_input(void **state)
 	bad.alert = (enum alert_kind)7;
 	assert_int_equal(store_ack_commit(s, &bad, p, 1, TOPIC), -EINVAL);
 	bad = a;
-	memset(bad.agent, 'x', sizeof(bad.agent));	/* not terminated */
+	memset(bad.agent, 'x', sizeof(bad.agent)); /* not terminated */
 	assert_int_equal(store_ack_commit(s, &bad, p, 1, TOPIC), -EINVAL);
 	bad = a;
 	bad.id[0] = '\0';
@@ -811,8 +807,8 @@ test_acks_query_pages_through_many(void **state)
 
 	for (unsigned i = 0; i < 100; i++) {
 		/* Ties in groups of three across page boundaries. */
-		a[i] = make_ack(i + 1, "T-1", ALERT_NEW, i % 2 ? "anna" : "bob",
-				ACK_SOURCE_BUTTON, NOW_MS + i / 3);
+		a[i] = make_ack(i + 1, "T-1", ALERT_NEW, i % 2 ? "anna" : "bob", ACK_SOURCE_BUTTON,
+				NOW_MS + i / 3);
 		p[i] = "{}";
 	}
 	assert_int_equal(store_ack_commit(s, a, p, 100, TOPIC), 0);
@@ -847,9 +843,8 @@ full_ticket(const char *id)
 	t.channel = CHANNEL_TELEGRAM;
 	t.priority = PRIORITY_URGENT;
 	t.public = true;
-	snprintf(t.subject, sizeof(t.subject), "%s",
-		 "Заказ не пришёл — 'quoted' \"twice\"");
-	memset(t.customer, 'c', sizeof(t.customer) - 1);	/* full length */
+	snprintf(t.subject, sizeof(t.subject), "%s", "Заказ не пришёл — 'quoted' \"twice\"");
+	memset(t.customer, 'c', sizeof(t.customer) - 1); /* full length */
 	snprintf(t.queue, sizeof(t.queue), "social-ru");
 	snprintf(t.assignee, sizeof(t.assignee), "anna");
 	t.created_ms = NOW_MS - 60000;
@@ -875,7 +870,7 @@ full_ticket(const char *id)
 struct ticket_list {
 	struct ticket_snapshot t[64];
 	int n;
-	struct store *s;	/* set: re-save each ticket from the callback */
+	struct store *s; /* set: re-save each ticket from the callback */
 };
 
 static void
@@ -980,7 +975,7 @@ test_ticket_save_rejects_bad_input(void **state)
 	bad.channel = CHANNEL_COUNT;
 	assert_int_equal(store_ticket_save(s, &bad), -EINVAL);
 	bad = t;
-	bad.priority = (enum priority)-1;
+	bad.priority = (enum priority) - 1;
 	assert_int_equal(store_ticket_save(s, &bad), -EINVAL);
 	bad = t;
 	bad.state = (enum alert_state)3;
@@ -1029,9 +1024,9 @@ test_settings(void **state)
 	assert_string_equal(small, "abc");
 
 	memset(value, 'v', sizeof(value) - 1);
-	value[sizeof(value) - 1] = '\0';	/* one byte over the cap */
+	value[sizeof(value) - 1] = '\0'; /* one byte over the cap */
 	assert_int_equal(store_setting_set(s, "big", value), -EINVAL);
-	value[STORE_SETTING_VALUE_MAX] = '\0';	/* exactly the cap */
+	value[STORE_SETTING_VALUE_MAX] = '\0'; /* exactly the cap */
 	assert_int_equal(store_setting_set(s, "big", value), 0);
 	memset(key, 'k', sizeof(key) - 1);
 	key[sizeof(key) - 1] = '\0';
@@ -1086,8 +1081,7 @@ test_retention_deletes_old_keeps_new(void **state)
 	assert_int_equal(store_event_mark(s, "evt-again", NOW_MS - 40 * DAY_MS), 0);
 
 	/* 1 ack + 1 audit + 1 event + 2 delivered outbox rows */
-	assert_int_equal(store_retention(s, NOW_MS, 400 * DAY_USEC, 30 * DAY_USEC,
-					 DAY_USEC), 5);
+	assert_int_equal(store_retention(s, NOW_MS, 400 * DAY_USEC, 30 * DAY_USEC, DAY_USEC), 5);
 	assert_int_equal(query(s, 0, 0, NULL, 0, &l), 2);
 	assert_string_equal(l.a[1].id, "floor2-000002");
 	assert_int_equal(store_event_seen(s, "evt-old"), 0);
@@ -1100,12 +1094,13 @@ test_retention_deletes_old_keeps_new(void **state)
 	/* Nothing more is old enough. A day later, exactly at the limits,
 	 * still nothing; one millisecond past them, the (now 400-day) ack and
 	 * the (30-day) audit row go, the 47-hour event stays (keep 2 days). */
-	assert_int_equal(store_retention(s, NOW_MS, 400 * DAY_USEC, 30 * DAY_USEC,
-					 DAY_USEC), 0);
-	assert_int_equal(store_retention(s, NOW_MS + DAY_MS, 400 * DAY_USEC,
-					 30 * DAY_USEC, 2 * DAY_USEC), 0);
-	assert_int_equal(store_retention(s, NOW_MS + DAY_MS + 1, 400 * DAY_USEC,
-					 30 * DAY_USEC, 2 * DAY_USEC), 2);
+	assert_int_equal(store_retention(s, NOW_MS, 400 * DAY_USEC, 30 * DAY_USEC, DAY_USEC), 0);
+	assert_int_equal(
+		store_retention(s, NOW_MS + DAY_MS, 400 * DAY_USEC, 30 * DAY_USEC, 2 * DAY_USEC),
+		0);
+	assert_int_equal(store_retention(s, NOW_MS + DAY_MS + 1, 400 * DAY_USEC, 30 * DAY_USEC,
+					 2 * DAY_USEC),
+			 2);
 	assert_int_equal(query(s, 0, 0, NULL, 0, &l), 1);
 	assert_string_equal(l.a[0].id, "floor2-000003");
 	/* 0 = keep forever. */
@@ -1113,7 +1108,7 @@ test_retention_deletes_old_keeps_new(void **state)
 	assert_int_equal(query(s, 0, 0, NULL, 0, &l), 1);
 	store_free(s);
 
-	s = open_ok(f->path);	/* the deletes were committed */
+	s = open_ok(f->path); /* the deletes were committed */
 	assert_int_equal(query(s, 0, 0, NULL, 0, &l), 1);
 	assert_int_equal(store_event_seen(s, "evt-old"), 0);
 	assert_int_equal(store_event_seen(s, "evt-new"), 1);
@@ -1137,7 +1132,7 @@ test_retention_is_bounded_per_call(void **state)
 	assert_int_equal(store_flush(s), 0);
 
 	first = store_retention(s, NOW_MS, 0, 0, DAY_USEC);
-	assert_int_equal(first, 10000);	/* 20 batches of 500 */
+	assert_int_equal(first, 10000); /* 20 batches of 500 */
 	second = store_retention(s, NOW_MS, 0, 0, DAY_USEC);
 	assert_int_equal(second, 500);
 	assert_int_equal(store_retention(s, NOW_MS, 0, 0, DAY_USEC), 0);

@@ -52,12 +52,12 @@ test_duration_parse_units(void **state)
 		{ "5m", 300 * SEC },
 		{ "2h", 7200 * SEC },
 		{ "400d", 400ULL * 86400 * SEC },
-		{ "30", 30 * SEC },		/* bare number: seconds */
+		{ "30", 30 * SEC }, /* bare number: seconds */
 		{ "0", 0 },
 		{ "0ms", 0 },
 		{ "007s", 7 * SEC },
 		{ "1500ms", 1500 * USEC_PER_MSEC },
-		{ "213503982d", 213503982ULL * 86400 * SEC },	/* largest whole-day value */
+		{ "213503982d", 213503982ULL * 86400 * SEC }, /* largest whole-day value */
 		{ "18446744073709ms", 18446744073709ULL * USEC_PER_MSEC },
 	};
 
@@ -74,10 +74,28 @@ test_duration_parse_rejects(void **state)
 {
 	(void)state;
 	static const char *const bad[] = {
-		"", "-5s", "+5s", " 5s", "5s ", "5 m", "5x", "5mm", "ms", "s", "5S", "5M",
-		"1.5s", "0x10", "5sec", "5us", "1e3", "5m5s", "\t5", "5\n",
-		"18446744073709551616",		/* > UINT64_MAX before the unit */
-		"18446744073710s",		/* overflows when scaled */
+		"",
+		"-5s",
+		"+5s",
+		" 5s",
+		"5s ",
+		"5 m",
+		"5x",
+		"5mm",
+		"ms",
+		"s",
+		"5S",
+		"5M",
+		"1.5s",
+		"0x10",
+		"5sec",
+		"5us",
+		"1e3",
+		"5m5s",
+		"\t5",
+		"5\n",
+		"18446744073709551616", /* > UINT64_MAX before the unit */
+		"18446744073710s",      /* overflows when scaled */
 		"18446744073709552ms",
 		"213503983d",
 		"99999999999999999999999999999999h",
@@ -88,7 +106,7 @@ test_duration_parse_rejects(void **state)
 
 		if (duration_parse(bad[i], &v) != -EINVAL)
 			fail_msg("accepted '%s'", bad[i]);
-		assert_int_equal(v, 42);	/* untouched on failure */
+		assert_int_equal(v, 42); /* untouched on failure */
 	}
 	uint64_t v;
 
@@ -132,8 +150,8 @@ test_duration_format_roundtrip_and_truncation(void **state)
 {
 	(void)state;
 	static const uint64_t values[] = {
-		0, USEC_PER_MSEC, 999 * USEC_PER_MSEC, 61 * SEC, 3601 * SEC, 25 * 3600 * SEC,
-		123456789 * USEC_PER_MSEC,
+		0,          USEC_PER_MSEC,   999 * USEC_PER_MSEC,       61 * SEC,
+		3601 * SEC, 25 * 3600 * SEC, 123456789 * USEC_PER_MSEC,
 	};
 	char buf[32];
 
@@ -150,7 +168,7 @@ test_duration_format_roundtrip_and_truncation(void **state)
 	duration_format(30 * SEC, small, sizeof(small));
 	assert_string_equal(small, "30");
 	small[0] = 'x';
-	duration_format(30 * SEC, small, 0);	/* nothing written */
+	duration_format(30 * SEC, small, 0); /* nothing written */
 	assert_int_equal(small[0], 'x');
 }
 
@@ -226,12 +244,12 @@ test_rfc3339_parse_rejects(void **state)
 	static const char *const bad[] = {
 		"",
 		"2026-11-25",
-		"2026-11-25T10:00:00",		/* no zone */
-		"2026-11-25T10:00Z",		/* no seconds */
+		"2026-11-25T10:00:00", /* no zone */
+		"2026-11-25T10:00Z",   /* no seconds */
 		"2026-02-30T10:00:00Z",
 		"2026-04-31T10:00:00Z",
-		"2023-02-29T10:00:00Z",		/* not a leap year */
-		"2100-02-29T10:00:00Z",		/* century, not leap */
+		"2023-02-29T10:00:00Z", /* not a leap year */
+		"2100-02-29T10:00:00Z", /* century, not leap */
 		"2026-13-01T10:00:00Z",
 		"2026-00-10T10:00:00Z",
 		"2026-11-00T10:00:00Z",
@@ -240,27 +258,27 @@ test_rfc3339_parse_rejects(void **state)
 		"2026-11-25T10:60:00Z",
 		"2026-11-25T10:00:61Z",
 		"1969-12-31T23:59:59Z",
-		"1970-01-01T00:30:00+01:00",	/* before the epoch after the offset */
+		"1970-01-01T00:30:00+01:00", /* before the epoch after the offset */
 		"10000-01-01T00:00:00Z",
 		"26-11-25T10:00:00Z",
 		"2026-1-25T10:00:00Z",
 		"2026-11-25T1:00:00Z",
 		"2026/11/25T10:00:00Z",
 		"2026-11-25X10:00:00Z",
-		"2026-11-25T10:00:00.Z",	/* empty fraction */
-		"2026-11-25T10:00:00.1234567890Z",	/* 10 fraction digits */
+		"2026-11-25T10:00:00.Z",           /* empty fraction */
+		"2026-11-25T10:00:00.1234567890Z", /* 10 fraction digits */
 		"2026-11-25T10:00:00,5Z",
 		"2026-11-25T10:00:00+24:00",
 		"2026-11-25T10:00:00+02:60",
 		"2026-11-25T10:00:00+0200",
 		"2026-11-25T10:00:00+2:00",
 		"2026-11-25T10:00:00+02",
-		"2026-11-25T10:00:00Z ",	/* trailing garbage */
+		"2026-11-25T10:00:00Z ", /* trailing garbage */
 		"2026-11-25T10:00:00Zx",
 		" 2026-11-25T10:00:00Z",
 		"2026-11-25T10:00:00UTC",
 		"+2026-11-25T10:00:00Z",
-		"２０２６-11-25T10:00:00Z",	/* non-ASCII digits */
+		"２０２６-11-25T10:00:00Z", /* non-ASCII digits */
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
