@@ -194,6 +194,9 @@ lint:
 clean:
 	rm -rf build
 
+# Keep test objects between runs (they are intermediates of the test binaries).
+.SECONDARY:
+
 .PHONY: all tests deps check check-unit check-integration check-systemd fuzz asan valgrind demo install format lint clean
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -45,6 +45,9 @@ struct buttons *buttons_new(unsigned count, const struct buttons_config *cfg,
 			    buttons_gesture_fn on_gesture, void *userdata);
 void buttons_free(struct buttons *b);
 void buttons_set_config(struct buttons *b, const struct buttons_config *cfg);
+/* Gives one button its own debounce time (a board profile's per-button
+ * `debounce`), overriding cfg.debounce_usec for it. */
+void buttons_set_debounce(struct buttons *b, unsigned button, uint64_t debounce_usec);
 
 /* A raw edge: the line of `button` is now `pressed` (logical level), seen at
  * at_usec. Calls gestures whose time has come. */

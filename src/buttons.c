@@ -43,6 +43,9 @@ struct button {
 
 	bool short_pending;  /* released short, waiting for a second press */
 	uint64_t short_usec; /* SHORT fires here unless pressed again */
+
+	bool has_debounce; /* per-button override of cfg.debounce_usec */
+	uint64_t debounce_usec;
 };
 
 struct buttons {
@@ -256,6 +259,15 @@ buttons_set_config(struct buttons *bs, const struct buttons_config *cfg)
 }
 
 void
+buttons_set_debounce(struct buttons *bs, unsigned button, uint64_t debounce_usec)
+{
+	if (!bs || button >= bs->count)
+		return;
+	bs->b[button].has_debounce = true;
+	bs->b[button].debounce_usec = debounce_usec;
+}
+
+void
 buttons_edge(struct buttons *bs, unsigned button, bool pressed, uint64_t at_usec)
 {
 	struct button *b;
@@ -269,12 +281,13 @@ buttons_edge(struct buttons *bs, unsigned button, bool pressed, uint64_t at_usec
 	run_until(bs, at_usec);
 	b = &bs->b[button];
 	b->raw = pressed;
-	if (bs->cfg.debounce_usec == 0) {
+	uint64_t debounce = b->has_debounce ? b->debounce_usec : bs->cfg.debounce_usec;
+	if (debounce == 0) {
 		b->settling = false;
 		set_level(bs, button, pressed, at_usec);
 	} else {
 		b->settling = true;
-		b->settle_usec = add_sat(at_usec, bs->cfg.debounce_usec);
+		b->settle_usec = add_sat(at_usec, debounce);
 	}
 	run_until(bs, at_usec);
 }

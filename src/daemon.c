@@ -1394,6 +1394,9 @@ daemon_new(const struct conf *conf, const struct board_profile *profile, int *ex
 	d->alerts = alerts_new(&ac, &alert_effects, d, &now);
 	buttons_config_from(conf, &bc);
 	d->buttons = buttons_new(profile->n_buttons, &bc, on_gesture, d);
+	for (unsigned i = 0; d->buttons && i < profile->n_buttons; i++)
+		if (profile->buttons[i].debounce_usec)
+			buttons_set_debounce(d->buttons, i, profile->buttons[i].debounce_usec);
 	if (!d->signals || !d->alerts || !d->buttons) {
 		log_error("Out of memory");
 		goto fail;

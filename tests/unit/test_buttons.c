@@ -164,6 +164,24 @@ test_chatter_back_to_rest_is_nothing(void **state)
 	assert_int_equal(buttons_next_deadline(f->b), UINT64_MAX);
 }
 
+/* A profile's per-button debounce overrides [buttons] debounce for that
+ * button only. */
+static void
+test_per_button_debounce(void **state)
+{
+	struct fixture *f = *state;
+
+	buttons_set_debounce(f->b, 1, 80 * MS);
+	buttons_edge(f->b, 0, true, T0);
+	buttons_edge(f->b, 1, true, T0);
+	buttons_tick(f->b, T0 + 30 * MS);
+	assert_true(buttons_pressed(f->b, 0));
+	assert_false(buttons_pressed(f->b, 1));
+	assert_int_equal(buttons_next_deadline(f->b), T0 + 80 * MS);
+	buttons_tick(f->b, T0 + 80 * MS);
+	assert_true(buttons_pressed(f->b, 1));
+}
+
 static void
 test_long_fires_while_held_no_short(void **state)
 {
@@ -501,6 +519,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_chattering_press_is_one_short, setup),
 		T(test_chatter_back_to_rest_is_nothing, setup),
+		T(test_per_button_debounce, setup_two),
 		T(test_long_fires_while_held_no_short, setup),
 		T(test_long_exactly_at_threshold, setup),
 		T(test_late_tick_reports_recognition_time, setup),
