@@ -67,12 +67,21 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
 all: $(B)/teamboardd $(B)/teamboardctl
 
-$(B)/obj/%.o: src/%.c
+# Objects depend on the flags they were built with (PREFIX ends up in the
+# binary as the board-profile folder), so `make install PREFIX=/usr` after a
+# plain `make` rebuilds instead of installing stale paths.
+FLAGS_STAMP := $(B)/.flags
+FLAGS_NOW := $(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS)
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(B)
+	@echo '$(FLAGS_NOW)' | cmp -s - $@ || echo '$(FLAGS_NOW)' > $@
+
+$(B)/obj/%.o: src/%.c $(FLAGS_STAMP)
 	$(call msg,CC,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(B)/obj/tests/%.o: tests/unit/%.c
+$(B)/obj/tests/%.o: tests/unit/%.c $(FLAGS_STAMP)
 	$(call msg,CC,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -Wno-missing-prototypes -c -o $@ $<
@@ -197,6 +206,8 @@ clean:
 # Keep test objects between runs (they are intermediates of the test binaries).
 .SECONDARY:
 
-.PHONY: all tests deps check check-unit check-integration check-systemd fuzz asan valgrind demo install format lint clean
+FORCE:
+
+.PHONY: FORCE all tests deps check check-unit check-integration check-systemd fuzz asan valgrind demo install format lint clean
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
