@@ -203,7 +203,15 @@ play(struct daemon *d, enum sound s)
 static void
 on_alert_sound(void *userdata, enum sound s)
 {
-	play(userdata, s);
+	struct daemon *d = userdata;
+
+	/* A silence is for the sound of the moment: news (a new ticket, a
+	 * warning, a re-alert, an incident) ends it and is heard. */
+	if (d->silenced_until_usec) {
+		d->silenced_until_usec = 0;
+		d->silenced_until_ms = 0;
+	}
+	play(d, s);
 }
 
 static void
@@ -790,6 +798,12 @@ on_mqtt_message(void *userdata, const struct mqtt_message *msg)
 		handle_command(d, msg, verb);
 		return;
 	}
+	/* A wide events filter ("#") also matches what boards publish; taking
+	 * our own state or errors for events would feed back on itself. */
+	if (strncmp(msg->topic, "teamboard/", 10) == 0) {
+		log_debug("Ignoring %s: board topics are never events", msg->topic);
+		return;
+	}
 
 	d->stats.messages++;
 	alerts_feed_seen(d->alerts, &now);
@@ -1167,6 +1181,9 @@ on_clock_step(struct loop *loop, int64_t step_ms, void *userdata)
 	/* Alarms run on the monotonic clock and are unaffected; only
 	 * wall-clock schedules (quiet hours) and the sync state change. */
 	log_notice("Wall clock stepped by %+" PRId64 " ms", step_ms);
+	/* backend time = our wall time + skew must not jump with our clock */
+	if (d->have_skew)
+		d->skew_ms -= step_ms;
 	recheck_clock(d);
 	update_quiet(d);
 	daemon_touch(d);

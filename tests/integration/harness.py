@@ -145,8 +145,9 @@ class Client:
 
 
 class Daemon:
-    def __init__(self, tmp, port, extra=""):
+    def __init__(self, tmp, port, extra="", events_topic="helpdesk/+/events"):
         self.tmp = tmp
+        self.events_topic = events_topic
         self.port = port
         self.conf = os.path.join(tmp, "teamboard.conf")
         self.socket = os.path.join(tmp, "ctl.sock")
@@ -167,7 +168,7 @@ backend = sim
 [mqtt]
 host = 127.0.0.1
 port = %d
-events_topic = helpdesk/+/events
+events_topic = %s
 keepalive = 5s
 
 [store]
@@ -180,7 +181,7 @@ socket = %s
 listen =
 
 %s
-""" % (BOARD, ROOT, self.port, self.db, self.socket, extra))
+""" % (BOARD, ROOT, self.port, self.events_topic, self.db, self.socket, extra))
 
     def start(self, env=None):
         e = dict(os.environ)
@@ -268,6 +269,7 @@ class BoardTest(unittest.TestCase):
     """One broker, one daemon and one MQTT client per test."""
 
     daemon_conf = ""
+    events_topic = "helpdesk/+/events"
     persistence = False
     client_id = None
 
@@ -276,7 +278,7 @@ class BoardTest(unittest.TestCase):
         self.broker = Broker(self.tmp, persistence=self.persistence)
         self.broker.start()
         self.client = Client(self.broker.port, client_id=self.client_id)
-        self.daemon = Daemon(self.tmp, self.broker.port, self.daemon_conf)
+        self.daemon = Daemon(self.tmp, self.broker.port, self.daemon_conf, self.events_topic)
         self.daemon.start()
         self.wait_connected()
         # The start-up lamp test (all lamps on) must be over before lamp

@@ -148,3 +148,18 @@ class AdminOverMqtt(BoardTest):
         r = wait_for(lambda: self.client.on("teamboard/%s/reply/ping" % BOARD), 3, "reply")
         self.assertEqual(r[0]["status"], "error")
         self.assertIn("max_cmd_age", r[0]["error"])
+
+
+class WideEventsFilter(BoardTest):
+    # "#" also matches the board's own topics; they must not be read as events.
+    events_topic = '"#"'
+
+    def test_own_messages_do_not_feed_back(self):
+        self.send(created("T-1"))
+        self.wait_lamp("amber", "slow")
+        self.press("ack1")
+        self.wait_lamp("amber", "steady")
+        wait_for(lambda: self.client.on(ACKS), 3, "ack record")
+        time.sleep(0.5)
+        self.assertEqual(self.client.on("teamboard/%s/errors" % BOARD), [])
+        self.assertEqual(self.daemon.status()["counts"]["open"], 1)
