@@ -19,6 +19,23 @@ struct gpio;
  * edge was handled, `at_usec` its monotonic time. */
 typedef void (*gpio_edge_fn)(void *userdata, unsigned button, bool pressed, uint64_t at_usec);
 
+/* Where one role of a profile resolved, as the kernel sees it now (like a
+ * line of `gpioinfo`). Filled by gpio_describe(). */
+struct gpio_line_info {
+	char role[48];                 /* "lamp.red", "button.ack1" */
+	const struct board_line *want; /* the profile's line (borrowed) */
+	int err;                       /* 0, or -ENOENT line not found, -errno */
+	char chip[32];                 /* "gpiochip0" */
+	char chip_label[BOARD_NAME_MAX];
+	unsigned offset;
+	char name[BOARD_NAME_MAX]; /* the kernel's name for the line, "" if none */
+	bool used;                 /* requested by someone (or the kernel) */
+	char consumer[64];         /* who holds it, "" if unknown */
+	bool is_output;            /* its current direction, active-low, bias */
+	bool active_low;
+	enum bias bias;
+};
+
 struct gpio_ops {
 	const char *name;
 	/* requests the lines, sets g->priv; on failure releases everything
@@ -31,6 +48,12 @@ struct gpio_ops {
 	size_t (*fds)(struct gpio *g, int *fds, size_t max);
 	/* reads pending edges on `fd`, calls the edge callback */
 	int (*dispatch)(struct gpio *g, int fd);
+	/* Optional (NULL: the backend cannot tell). Resolves each info[i]'s
+	 * role to its chip and line WITHOUT requesting it and fills the
+	 * rest of info[i] (or info[i].err). Returns 0, or -errno with `why`
+	 * when the chip itself cannot be opened. For --check-board. */
+	int (*describe)(const struct board_profile *p, struct gpio_line_info *info, size_t n,
+			char *why, size_t why_size);
 };
 
 extern const struct gpio_ops gpio_gpiod_ops;
@@ -56,6 +79,13 @@ size_t gpio_fds(struct gpio *g, int *fds, size_t max);
 int gpio_dispatch(struct gpio *g, int fd);
 unsigned gpio_errors(const struct gpio *g); /* failed sets so far */
 const struct board_profile *gpio_profile(const struct gpio *g);
+
+/* Lists the roles of `p` (outputs, then buttons) into info[] and asks the
+ * backend where each resolves, requesting nothing. Returns the number of
+ * roles, -EOPNOTSUPP if the backend has no describe op, or -errno with
+ * `why` when the chip cannot be opened. */
+int gpio_describe(const struct gpio_ops *ops, const struct board_profile *p,
+		  struct gpio_line_info *info, size_t max, char *why, size_t why_size);
 
 /* --- Shared between gpio.c and the backends only. --- */
 struct gpio {

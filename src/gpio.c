@@ -184,3 +184,50 @@ gpio_sim_history(const struct gpio *g, enum output o, struct gpio_sim_transition
 		return 0;
 	return gpio_sim_backend_history(g, o, out, max);
 }
+
+int
+gpio_describe(const struct gpio_ops *ops, const struct board_profile *p,
+	      struct gpio_line_info *info, size_t max, char *why, size_t why_size)
+{
+	static const char *const output_role[OUTPUT_COUNT] = {
+		[OUTPUT_RED] = "lamp.red",     [OUTPUT_AMBER] = "lamp.amber",
+		[OUTPUT_GREEN] = "lamp.green", [OUTPUT_BLUE] = "lamp.blue",
+		[OUTPUT_BUZZER] = "buzzer",
+	};
+	size_t n = 0;
+	int r;
+
+	if (why && why_size)
+		why[0] = '\0';
+	if (!ops || !p || (!info && max))
+		return -EINVAL;
+	if (!ops->describe) {
+		if (why && why_size)
+			snprintf(why, why_size, "the %s backend cannot describe its lines",
+				 ops->name);
+		return -EOPNOTSUPP;
+	}
+	if (p->n_buttons > BOARD_MAX_BUTTONS)
+		return -EINVAL;
+	for (unsigned o = 0; o < OUTPUT_COUNT; o++) {
+		if (!p->outputs[o].present)
+			continue;
+		if (n == max)
+			return -ENOBUFS;
+		memset(&info[n], 0, sizeof(info[n]));
+		snprintf(info[n].role, sizeof(info[n].role), "%s", output_role[o]);
+		info[n].want = &p->outputs[o];
+		info[n].is_output = true; /* what the role wants; backends report the kernel's */
+		n++;
+	}
+	for (unsigned b = 0; b < p->n_buttons; b++) {
+		if (n == max)
+			return -ENOBUFS;
+		memset(&info[n], 0, sizeof(info[n]));
+		snprintf(info[n].role, sizeof(info[n].role), "button.%s", p->buttons[b].id);
+		info[n].want = &p->buttons[b].line;
+		n++;
+	}
+	r = ops->describe(p, info, n, why, why_size);
+	return r < 0 ? r : (int)n;
+}

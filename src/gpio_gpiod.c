@@ -440,6 +440,61 @@ gpiod_dispatch(struct gpio *g, int fd)
 	return 0;
 }
 
+static enum bias
+line_bias(struct gpiod_line *line)
+{
+	switch (gpiod_line_bias(line)) {
+	case GPIOD_LINE_BIAS_DISABLE:
+		return BIAS_DISABLE;
+	case GPIOD_LINE_BIAS_PULL_UP:
+		return BIAS_PULL_UP;
+	case GPIOD_LINE_BIAS_PULL_DOWN:
+		return BIAS_PULL_DOWN;
+	default:
+		return BIAS_AS_IS;
+	}
+}
+
+/* Only reads line info (GPIO_GET_LINEINFO_IOCTL): nothing is requested, so
+ * it is safe while the daemon or anyone else holds the lines. */
+static int
+gpiod_describe(const struct board_profile *p, struct gpio_line_info *info, size_t n, char *why,
+	       size_t why_size)
+{
+	struct gpiod_state s = { .chip_desc = p->chip_label[0] ? p->chip_label : p->chip_path };
+	int err = 0;
+
+	s.chip = open_chip(p, why, why_size, &err);
+	if (!s.chip)
+		return -(err ? err : ENODEV);
+	for (size_t i = 0; i < n; i++) {
+		struct gpio_line_info *li = &info[i];
+		struct gpiod_line *line;
+		const char *str;
+		char line_why[8];
+
+		snprintf(li->chip, sizeof(li->chip), "%s", gpiod_chip_name(s.chip));
+		snprintf(li->chip_label, sizeof(li->chip_label), "%s", gpiod_chip_label(s.chip));
+		err = 0;
+		line = find_line(&s, li->role, li->want, line_why, sizeof(line_why), &err);
+		if (!line) {
+			li->err = -(err ? err : ENOENT);
+			continue;
+		}
+		li->offset = gpiod_line_offset(line);
+		str = gpiod_line_name(line);
+		snprintf(li->name, sizeof(li->name), "%s", str ? str : "");
+		li->used = gpiod_line_is_used(line);
+		str = gpiod_line_consumer(line);
+		snprintf(li->consumer, sizeof(li->consumer), "%s", str ? str : "");
+		li->is_output = gpiod_line_direction(line) == GPIOD_LINE_DIRECTION_OUTPUT;
+		li->active_low = gpiod_line_active_state(line) == GPIOD_LINE_ACTIVE_STATE_LOW;
+		li->bias = line_bias(line);
+	}
+	gpiod_chip_close(s.chip);
+	return 0;
+}
+
 const struct gpio_ops gpio_gpiod_ops = {
 	.name = "libgpiod",
 	.open = gpiod_open,
@@ -448,4 +503,5 @@ const struct gpio_ops gpio_gpiod_ops = {
 	.get_button = gpiod_get_button,
 	.fds = gpiod_fds,
 	.dispatch = gpiod_dispatch,
+	.describe = gpiod_describe,
 };

@@ -109,6 +109,31 @@ sim_dispatch(struct gpio *g, int fd)
 	return -EBADF;
 }
 
+/* The sim chip is built from the profile itself, so every role resolves:
+ * lines are numbered in profile order (outputs, then buttons) and nobody
+ * else can hold them. */
+static int
+sim_describe(const struct board_profile *p, struct gpio_line_info *info, size_t n, char *why,
+	     size_t why_size)
+{
+	(void)why;
+	(void)why_size;
+	for (size_t i = 0; i < n; i++) {
+		struct gpio_line_info *li = &info[i];
+
+		snprintf(li->chip, sizeof(li->chip), "sim");
+		/* a [chip] path is longer than a label: keep its start */
+		snprintf(li->chip_label, sizeof(li->chip_label), "%.*s",
+			 (int)sizeof(li->chip_label) - 1,
+			 p->chip_label[0] ? p->chip_label : p->chip_path);
+		li->offset = (unsigned)i;
+		snprintf(li->name, sizeof(li->name), "%s", li->want ? li->want->name : "");
+		li->active_low = li->want && li->want->active_low;
+		li->bias = li->want ? li->want->bias : BIAS_AS_IS;
+	}
+	return 0;
+}
+
 const struct gpio_ops gpio_sim_ops = {
 	.name = "sim",
 	.open = sim_open,
@@ -117,6 +142,7 @@ const struct gpio_ops gpio_sim_ops = {
 	.get_button = sim_get_button,
 	.fds = sim_fds,
 	.dispatch = sim_dispatch,
+	.describe = sim_describe,
 };
 
 int

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "board.h"
+#include "checkboard.h"
 #include "conf.h"
 #include "daemon.h"
 #include "gpio.h"
@@ -27,6 +28,9 @@ usage(FILE *out)
 		"Options:\n"
 		"  -c, --config FILE   configuration file (default %s)\n"
 		"      --check-config  check the configuration and board profile, then exit\n"
+		"      --check-board   list each role's chip and line and whether it is\n"
+		"                      free or used (and by whom), like gpioinfo; exit 1\n"
+		"                      if a line is missing or held by another program\n"
 		"      --reset-outputs drive every output of the board off, then exit\n"
 		"                      (systemd runs this after the daemon stops or crashes)\n"
 		"  -v, --verbose       log debug messages too\n"
@@ -88,10 +92,11 @@ reset_outputs(const struct conf *conf, const struct board_profile *profile)
 int
 main(int argc, char **argv)
 {
-	enum { OPT_CHECK = 256, OPT_VERSION, OPT_RESET };
+	enum { OPT_CHECK = 256, OPT_VERSION, OPT_RESET, OPT_CHECK_BOARD };
 	static const struct option options[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, OPT_CHECK },
+		{ "check-board", no_argument, NULL, OPT_CHECK_BOARD },
 		{ "reset-outputs", no_argument, NULL, OPT_RESET },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -99,7 +104,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config = DEFAULT_CONFIG;
-	bool check = false, reset = false;
+	bool check = false, reset = false, check_hw = false;
 	enum log_level level = LOG_LEVEL_INFO;
 	struct conf *conf;
 	struct board_profile *profile;
@@ -116,6 +121,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_RESET:
 			reset = true;
+			break;
+		case OPT_CHECK_BOARD:
+			check_hw = true;
 			break;
 		case 'v':
 			level = LOG_LEVEL_DEBUG;
@@ -158,6 +166,12 @@ main(int argc, char **argv)
 
 	if (reset) {
 		code = reset_outputs(conf, profile);
+		goto out;
+	}
+	if (check_hw) {
+		code = check_board(conf->gpio.backend == GPIO_BACKEND_SIM ? &gpio_sim_ops
+									  : &gpio_gpiod_ops,
+				   profile, stdout);
 		goto out;
 	}
 
