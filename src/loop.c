@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -139,10 +140,16 @@ wall_minus_mono(void)
 static int
 cfd_arm(struct loop *loop)
 {
-	/* Far in the future: it only exists to be cancelled by a step. */
+	/* A year ahead (re-armed if it ever expires): it only exists to be
+	 * cancelled by a step. Computed in 64 bits and clamped, because on
+	 * 32-bit Raspberry Pi OS time_t is 32 bits and a far-future constant
+	 * would wrap into the past and fire in a busy loop. */
 	struct itimerspec its = { 0 };
+	int64_t when = (int64_t)time(NULL) + (int64_t)365 * 86400;
 
-	its.it_value.tv_sec = time(NULL) + (time_t)100 * 365 * 86400;
+	if (sizeof(time_t) < sizeof(int64_t) && when > INT32_MAX)
+		when = INT32_MAX;
+	its.it_value.tv_sec = (time_t)when;
 	loop->wall_minus_mono_usec = wall_minus_mono();
 	if (timerfd_settime(loop->cfd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, NULL) < 0)
 		return -errno;
@@ -158,7 +165,7 @@ on_cfd(struct loop *loop, int fd, uint32_t revents, void *userdata)
 	(void)revents;
 	(void)userdata;
 	if (read(fd, &expirations, sizeof(expirations)) >= 0) {
-		cfd_arm(loop); /* a century has passed: keep watching */
+		cfd_arm(loop); /* a year has passed: keep watching */
 		return;
 	}
 	if (errno != ECANCELED)
