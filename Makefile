@@ -28,7 +28,7 @@ PYTHON ?= /usr/bin/python3
 
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
 
-LIBS_PKG := libmosquitto libcjson libgpiod sqlite3 inih
+LIBS_PKG := libmosquitto libcjson libgpiod sqlite3 inih libssl libcrypto
 WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wwrite-strings \
 	-Wvla -Wimplicit-fallthrough

@@ -29,6 +29,8 @@ struct ack_record {
 	int64_t at_ms;
 	int64_t latency_ms;
 	char event_id[EVENT_ID_MAX]; /* "" if the board raised the alert */
+	enum channel channel;        /* of the ticket, for stats (not sent) */
+	enum priority priority;
 };
 
 const char *ack_source_name(enum ack_source s); /* "button", "mqtt", "ctl", "assign" */

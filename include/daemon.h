@@ -153,6 +153,12 @@ void daemon_incident(struct daemon *d, bool open, const char *title);
 int daemon_sim_press(struct daemon *d, const char *button, uint64_t hold_usec);
 int daemon_sim_double(struct daemon *d, const char *button);
 
+/* Applies a new configuration (reload, config_set) in place: alert, button,
+ * admin and retention settings take effect at once; changes that would
+ * reopen GPIO lines, the broker session, the store or a socket are logged
+ * as needing a restart. `nc` has been validated. */
+void daemon_apply_conf(struct daemon *d, const struct conf *nc);
+
 /* Whether the buzzer may sound `s` now (mute, silence, quiet hours). */
 bool daemon_audible(const struct daemon *d, enum sound s);
 /* Something visible changed: outputs, state and watchers get refreshed

@@ -38,6 +38,9 @@ bool store_was_recovered(const struct store *s, char *moved_to, size_t size);
 
 /* Commits the batched transaction, if any. */
 int store_flush(struct store *s);
+/* Commits the batch and makes it durable (synchronous=FULL), e.g. the acked
+ * state of tickets right after their acks were stored. */
+int store_sync(struct store *s, int64_t wall_ms);
 
 /* Event dedupe. store_event_seen() returns 1 if `event_id` was recorded
  * before, 0 if not. store_event_mark() records it (batched). */
@@ -83,6 +86,12 @@ typedef void (*store_ack_fn)(void *userdata, const struct ack_record *a);
 int store_acks_query(struct store *s, int64_t since_ms, int64_t until_ms, const char *agent,
 		     size_t limit, store_ack_fn fn, void *userdata);
 
+/* Median time to ack (latency_ms, rounded) of acks with at_ms in
+ * [since_ms, until_ms) (until 0 = open end) into *median_ms. Returns the
+ * number of acks in the window (0: *median_ms is 0). */
+int store_ack_latency_median(struct store *s, int64_t since_ms, int64_t until_ms,
+			     int64_t *median_ms);
+
 /* Settings (small key/value pairs that must survive restarts: mute end,
  * incident, runtime config). Set/delete commit durably at once; delete of
  * an unset key is not an error. store_setting_get returns -ENOENT if unset,
@@ -102,6 +111,34 @@ int store_audit(struct store *s, int64_t wall_ms, const char *actor, const char 
  * rows, in bounded batches. Returns the number of rows deleted. */
 int store_retention(struct store *s, int64_t now_wall_ms, uint64_t ack_retention_usec,
 		    uint64_t audit_retention_usec, uint64_t dedupe_keep_usec);
+
+/* Admin commands (SPEC §5). A command's reply is kept under its id
+ * ("<verb> <transaction>") so that a repeated command gets the same reply
+ * instead of acting twice: store_cmd_reply_get() returns 0 and a malloc'ed
+ * copy in *reply (free() it), -ENOENT if unknown. store_cmd_reply_put()
+ * commits durably. store_nonce_use() records the nonce of a signed command
+ * durably and returns 0, or -EEXIST if it was used before. */
+#define STORE_CMD_ID_MAX    320
+#define STORE_CMD_REPLY_MAX (256 * 1024)
+int store_cmd_reply_get(struct store *s, const char *id, char **reply);
+int store_cmd_reply_put(struct store *s, const char *id, int64_t at_ms, const char *reply);
+int store_nonce_use(struct store *s, const char *nonce, int64_t at_ms);
+/* Forgets replies stored before reply_cutoff_ms and nonces used before
+ * nonce_cutoff_ms (bounded batches). Returns the number of rows deleted. */
+int store_cmd_retention(struct store *s, int64_t reply_cutoff_ms, int64_t nonce_cutoff_ms);
+
+/* Ack statistics over acks with at_ms in [since_ms, until_ms), computed by
+ * SQL: one row per agent (priority ""), or per channel and priority.
+ * Median and p90 time to ack are nearest-rank; breaches counts acks of
+ * sla.breached alerts. Fills up to `max` rows; returns how many. */
+struct store_stat {
+	char key[64];      /* agent ("" = unknown) or channel */
+	char priority[16]; /* "" for agent rows */
+	int64_t acks, breaches, median_ms, p90_ms;
+};
+enum store_stats_by { STORE_STATS_AGENT, STORE_STATS_CHANNEL };
+int store_stats(struct store *s, enum store_stats_by by, int64_t since_ms, int64_t until_ms,
+		struct store_stat *rows, size_t max);
 
 /* Size of the database file and WAL in bytes. */
 int64_t store_size_bytes(struct store *s);

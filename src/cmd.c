@@ -14,9 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmdauth.h"
 #include "daemon.h"
 #include "gpio.h"
+#include "log.h"
 #include "payload.h"
+#include "runtime.h"
 #include "store.h"
 #include "timeutil.h"
 
@@ -27,6 +30,9 @@
 #define SIM_HOLD_DEFAULT_MS 100
 #define SIM_HOLD_MAX_MS     120000
 #define ACK_REPLY_MAX       64
+#define STATS_DEFAULT_USEC  (24 * 3600 * USEC_PER_SEC)
+#define STATS_MAX_USEC      (400 * 24 * 3600 * USEC_PER_SEC)
+#define STATS_MAX_ROWS      256
 
 struct request {
 	struct daemon *d;
@@ -377,31 +383,227 @@ verb_sim_state(struct request *r)
 	return 0;
 }
 
+/* "section.key" into its two parts. */
+static int
+split_key(struct request *r, const char *name, char *section, char *key, size_t size)
+{
+	const char *dot = strchr(name, '.');
+
+	if (!dot || dot == name || !dot[1] || (size_t)(dot - name) >= size ||
+	    strlen(dot + 1) >= size)
+		return fail(r, "key: '%.80s' is not a section.key name (e.g. alerts.ack_timeout)",
+			    name);
+	memcpy(section, name, (size_t)(dot - name));
+	section[dot - name] = '\0';
+	snprintf(key, size, "%s", dot + 1);
+	return 0;
+}
+
+static int
+add_setting(struct request *r, const char *section, const char *key)
+{
+	char value[CONF_VALUE_MAX], name[96];
+	enum conf_source src;
+	cJSON *o;
+
+	if (runtime_get(r->d, section, key, value, sizeof(value), &src) < 0)
+		return fail(r, "key: unknown key %.40s.%.40s", section, key);
+	snprintf(name, sizeof(name), "%s.%s", section, key);
+	o = cJSON_AddObjectToObject(r->data, name);
+	if (!o)
+		return fail(r, "out of memory");
+	cJSON_AddStringToObject(o, "value", value);
+	cJSON_AddStringToObject(o, "source", conf_source_name(src));
+	cJSON_AddBoolToObject(o, "settable", runtime_settable(section, key));
+	return 0;
+}
+
+static int
+verb_config_get(struct request *r)
+{
+	const char *name = NULL, *section, *key;
+	char sec[64], k[64];
+
+	if (arg_string(r, "key", &name) < 0)
+		return -EINVAL;
+	if (name) {
+		if (split_key(r, name, sec, k, sizeof(sec)) < 0)
+			return -EINVAL;
+		return add_setting(r, sec, k);
+	}
+	for (size_t i = 0; conf_key_at(i, &section, &key); i++)
+		if (add_setting(r, section, key) < 0)
+			return -EINVAL;
+	return 0;
+}
+
+static int
+verb_config_set(struct request *r)
+{
+	const char *name = NULL, *value;
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->args, "value");
+	char sec[64], k[64], num[64], why[512] = "";
+	const char *secs[1] = { sec }, *keys[1] = { k }, *vals[1];
+	int e;
+
+	if (arg_string(r, "key", &name) < 0)
+		return -EINVAL;
+	if (!name)
+		return fail(r, "key: required");
+	if (split_key(r, name, sec, k, sizeof(sec)) < 0)
+		return -EINVAL;
+	/* The file's syntax is text; a JSON number or bool means the same. */
+	if (!v)
+		return fail(r, "value: required (null returns the key to the file's value)");
+	if (cJSON_IsString(v)) {
+		value = v->valuestring;
+	} else if (cJSON_IsBool(v)) {
+		value = cJSON_IsTrue(v) ? "true" : "false";
+	} else if (cJSON_IsNumber(v) && isfinite(v->valuedouble) && fabs(v->valuedouble) < 1e15) {
+		snprintf(num, sizeof(num), "%.15g", v->valuedouble);
+		value = num;
+	} else if (cJSON_IsNull(v)) {
+		value = NULL;
+	} else {
+		return fail(r, "value: must be a string, number, true/false or null");
+	}
+	vals[0] = value;
+	e = runtime_set(r->d, secs, keys, vals, 1, why, sizeof(why));
+	if (e < 0)
+		return fail(r, "%s", why);
+	log_notice("Setting %s.%s changed at run time to '%s'", sec, k, value ? value : "(file)");
+	store_audit(r->d->store, daemon_now(r->d).wall_ms,
+		    r->origin == CMD_ORIGIN_MQTT ? "mqtt" : "ctl", "config_set", name);
+	return add_setting(r, sec, k);
+}
+
+static int
+verb_reload(struct request *r)
+{
+	char why[512] = "";
+
+	if (runtime_reload(r->d, why, sizeof(why)) < 0)
+		return fail(r, "reload failed, running configuration kept: %s", why);
+	cJSON_AddStringToObject(r->data, "path", r->d->conf.path);
+	return 0;
+}
+
+static int
+verb_quiet_hours(struct request *r)
+{
+	const char *windows = NULL, *tz = NULL;
+	const char *secs[2] = { "alerts", "alerts" }, *keys[2] = { "quiet_hours", "timezone" };
+	const char *vals[2];
+	char why[512] = "";
+
+	if (arg_string(r, "windows", &windows) < 0 || arg_string(r, "timezone", &tz) < 0)
+		return -EINVAL;
+	if (!windows && !tz)
+		return fail(r, "windows and/or timezone required (windows \"\" ends quiet hours)");
+	vals[0] = windows;
+	vals[1] = tz;
+	/* Set together: a window only means something in its time zone. */
+	if (runtime_set(r->d, windows ? secs : secs + 1, windows ? keys : keys + 1,
+			windows ? vals : vals + 1, windows && tz ? 2 : 1, why, sizeof(why)) < 0)
+		return fail(r, "%s", why);
+	log_notice("Quiet hours set at run time: '%s' in %s", r->d->conf.alerts.quiet_hours_text,
+		   r->d->conf.alerts.timezone);
+	cJSON_AddStringToObject(r->data, "windows", r->d->conf.alerts.quiet_hours_text);
+	cJSON_AddStringToObject(r->data, "timezone", r->d->conf.alerts.timezone);
+	cJSON_AddBoolToObject(r->data, "quiet", r->d->quiet);
+	return 0;
+}
+
+static int
+add_stats(struct request *r, const char *list_name, enum store_stats_by by, int64_t since,
+	  int64_t until)
+{
+	struct store_stat *rows = calloc(STATS_MAX_ROWS, sizeof(*rows));
+	cJSON *list = cJSON_AddArrayToObject(r->data, list_name);
+	int n;
+
+	if (!rows || !list) {
+		free(rows);
+		return fail(r, "out of memory");
+	}
+	n = store_stats(r->d->store, by, since, until, rows, STATS_MAX_ROWS);
+	for (int i = 0; i < n; i++) {
+		cJSON *o = cJSON_CreateObject();
+
+		if (by == STORE_STATS_AGENT) {
+			cJSON_AddStringToObject(o, "agent", rows[i].key);
+		} else {
+			cJSON_AddStringToObject(o, "channel", rows[i].key);
+			cJSON_AddStringToObject(o, "priority", rows[i].priority);
+		}
+		cJSON_AddNumberToObject(o, "acks", (double)rows[i].acks);
+		cJSON_AddNumberToObject(o, "breaches", (double)rows[i].breaches);
+		cJSON_AddNumberToObject(o, "median_ack_ms", (double)rows[i].median_ms);
+		cJSON_AddNumberToObject(o, "p90_ack_ms", (double)rows[i].p90_ms);
+		cJSON_AddItemToArray(list, o);
+	}
+	free(rows);
+	if (n < 0)
+		return fail(r, "could not read the ack log: %s", store_errmsg(r->d->store));
+	return 0;
+}
+
+static int
+verb_stats(struct request *r)
+{
+	uint64_t window = STATS_DEFAULT_USEC;
+	int64_t until = daemon_now(r->d).wall_ms, since;
+	char text[32];
+
+	if (arg_duration(r, "window", &window) < 0)
+		return -EINVAL;
+	if (window == 0 || window > STATS_MAX_USEC)
+		return fail(r, "window: must be between 1 s and 400 days");
+	since = until - (int64_t)(window / USEC_PER_MSEC);
+	duration_format(window, text, sizeof(text));
+	cJSON_AddStringToObject(r->data, "window", text);
+	data_time(r->data, "since", since);
+	data_time(r->data, "until", until);
+	if (add_stats(r, "agents", STORE_STATS_AGENT, since, until + 1) < 0 ||
+	    add_stats(r, "channels", STORE_STATS_CHANNEL, since, until + 1) < 0)
+		return -EINVAL;
+	return 0;
+}
+
 static int
 verb_refuse_retained(struct request *r)
 {
 	return fail(r, "retained commands are refused; publish commands without the retain flag");
 }
 
+/* `acts`: the verb changes something, so a repeated transaction must get
+ * the stored reply rather than act twice. Read-only verbs just run again
+ * (their stored reply would be stale). */
 static const struct verb {
 	const char *name;
 	int (*fn)(struct request *r);
+	bool acts;
 } verbs[] = {
-	{ "ping", verb_ping },
-	{ "status", verb_status },
-	{ "ack", verb_ack },
-	{ "silence", verb_silence },
-	{ "mute", verb_mute },
-	{ "unmute", verb_unmute },
-	{ "lamp_test", verb_lamp_test },
-	{ "identify", verb_identify },
-	{ "incident", verb_incident },
-	{ "acks", verb_acks },
-	{ "watch", verb_watch },
-	{ "sim_press", verb_sim_press },
-	{ "sim_double", verb_sim_double },
-	{ "sim_state", verb_sim_state },
-	{ "__refuse_retained", verb_refuse_retained },
+	{ "ping", verb_ping, false },
+	{ "status", verb_status, false },
+	{ "ack", verb_ack, true },
+	{ "silence", verb_silence, true },
+	{ "mute", verb_mute, true },
+	{ "unmute", verb_unmute, true },
+	{ "quiet_hours", verb_quiet_hours, true },
+	{ "config_get", verb_config_get, false },
+	{ "config_set", verb_config_set, true },
+	{ "reload", verb_reload, true },
+	{ "lamp_test", verb_lamp_test, true },
+	{ "identify", verb_identify, true },
+	{ "incident", verb_incident, true },
+	{ "acks", verb_acks, false },
+	{ "stats", verb_stats, false },
+	{ "watch", verb_watch, false },
+	{ "sim_press", verb_sim_press, true },
+	{ "sim_double", verb_sim_double, true },
+	{ "sim_state", verb_sim_state, false },
+	{ "__refuse_retained", verb_refuse_retained, false },
 };
 
 /* --- dispatch ------------------------------------------------------------ */
@@ -444,19 +646,85 @@ check_age(struct request *r)
 	return 0;
 }
 
+/* admin.key_file set: the request must be signed, fresh and new. The
+ * nonce is only consumed by check_nonce(), after a stored reply had its
+ * chance (a QoS 1 redelivery repeats the nonce too). */
+static int
+check_signature(struct request *r, const char *verb, const char *target, const char *request,
+		size_t len, struct cmdauth *auth)
+{
+	uint8_t key[CMDAUTH_KEY_MAX];
+	size_t key_len = 0;
+	int64_t now = daemon_now(r->d).wall_ms, age;
+	int64_t max_ms = (int64_t)(r->d->conf.admin.max_cmd_age_usec / USEC_PER_MSEC);
+	int k = cmdauth_read_key(r->d->conf.admin.key_file, key, &key_len);
+
+	if (k < 0) {
+		log_debug("Cannot read admin.key_file %s: %s", r->d->conf.admin.key_file,
+			  strerror(-k));
+		return fail(r, "signed commands required but the board cannot read its key");
+	}
+	k = cmdauth_verify(verb, target, request, len, key, key_len, auth);
+	explicit_bzero(key, sizeof(key));
+	if (k < 0)
+		return fail(r, "refused: %s", auth->why);
+	age = now - auth->ts_ms;
+	if (age > max_ms || -age > max_ms)
+		return fail(r, "refused: ts is %lld s %s; outside admin.max_cmd_age",
+			    (long long)((age < 0 ? -age : age) / 1000), age < 0 ? "ahead" : "old");
+	return 0;
+}
+
+static int
+check_nonce(struct request *r, const struct cmdauth *auth)
+{
+	int k = store_nonce_use(r->d->store, auth->nonce, daemon_now(r->d).wall_ms);
+
+	if (k == -EEXIST)
+		return fail(r, "refused: nonce already used (replayed command)");
+	if (k < 0)
+		return fail(r, "refused: the nonce could not be recorded (%s)",
+			    store_errmsg(r->d->store));
+	return 0;
+}
+
+static const struct verb *
+find_verb(const char *name)
+{
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (strcmp(verbs[i].name, name) == 0)
+			return &verbs[i];
+	return NULL;
+}
+
 char *
 cmd_handle(struct daemon *d, enum cmd_origin origin, const char *verb, const char *request,
 	   size_t len, bool *watch)
 {
-	struct request r = { .d = d, .origin = origin };
+	struct cmd_context ctx = { .origin = origin };
+
+	return cmd_handle_ctx(d, &ctx, verb, request, len, watch);
+}
+
+char *
+cmd_handle_ctx(struct daemon *d, const struct cmd_context *ctx, const char *verb,
+	       const char *request, size_t len, bool *watch)
+{
+	struct request r = { .d = d, .origin = ctx->origin };
 	cJSON *root = NULL;
 	const cJSON *transaction = NULL;
+	const struct verb *v = NULL;
+	struct cmdauth auth;
+	bool mqtt = ctx->origin == CMD_ORIGIN_MQTT;
+	bool signed_cmds = mqtt && d->conf.admin.key_file[0];
+	char reply_id[STORE_CMD_ID_MAX + 1] = "";
 	char *out;
+	bool ran = false;
 	int k = -EINVAL;
 
 	if (watch)
 		*watch = false;
-	if (len == 0 && origin == CMD_ORIGIN_MQTT) {
+	if (len == 0 && mqtt) {
 		root = cJSON_CreateObject(); /* an empty payload means no arguments */
 	} else {
 		root = cJSON_ParseWithLength(request, len);
@@ -473,24 +741,45 @@ cmd_handle(struct daemon *d, enum cmd_origin origin, const char *verb, const cha
 		goto done;
 	}
 	if (!verb) {
-		const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "verb");
+		const cJSON *vj = cJSON_GetObjectItemCaseSensitive(root, "verb");
 
-		if (!cJSON_IsString(v) || !v->valuestring) {
+		if (!cJSON_IsString(vj) || !vj->valuestring) {
 			fail(&r, "verb: required");
 			goto done;
 		}
-		verb = v->valuestring;
+		verb = vj->valuestring;
 	}
+	if (ctx->retained) {
+		/* A retained command would fire again at every reconnect. */
+		verb_refuse_retained(&r);
+		goto done;
+	}
+	if (signed_cmds && check_signature(&r, verb, ctx->target ? ctx->target : d->conf.board.id,
+					   request, len, &auth) < 0)
+		goto done;
 	if (check_age(&r) < 0)
 		goto done;
-	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
-		if (strcmp(verbs[i].name, verb) != 0)
-			continue;
-		r.data = cJSON_CreateObject();
-		k = verbs[i].fn(&r);
+	v = find_verb(verb);
+	if (!v) {
+		fail(&r, "unknown verb '%.40s'", verb);
 		goto done;
 	}
-	fail(&r, "unknown verb '%.40s'", verb);
+	if (mqtt && v->acts && cJSON_IsString(transaction) && *transaction->valuestring &&
+	    strlen(transaction->valuestring) + strlen(verb) < STORE_CMD_ID_MAX) {
+		char *stored = NULL;
+
+		snprintf(reply_id, sizeof(reply_id), "%s %s", verb, transaction->valuestring);
+		if (store_cmd_reply_get(d->store, reply_id, &stored) == 0) {
+			log_debug("Command %s repeated: stored reply sent again", reply_id);
+			cJSON_Delete(root);
+			return stored;
+		}
+	}
+	if (signed_cmds && check_nonce(&r, &auth) < 0)
+		goto done;
+	r.data = cJSON_CreateObject();
+	k = v->fn(&r);
+	ran = true;
 done:
 	if (k < 0) {
 		cJSON_Delete(r.data);
@@ -500,5 +789,8 @@ done:
 	if (watch)
 		*watch = k >= 0 && r.watch;
 	cJSON_Delete(root);
+	if (out && ran && reply_id[0] &&
+	    store_cmd_reply_put(d->store, reply_id, daemon_now(d).wall_ms, out) < 0)
+		log_debug("Reply to %s not stored: %s", reply_id, store_errmsg(d->store));
 	return out;
 }

@@ -28,6 +28,7 @@
 #include "mqtt.h"
 #include "payload.h"
 #include "quiet.h"
+#include "runtime.h"
 #include "sdnotify.h"
 #include "store.h"
 #include "timeutil.h"
@@ -370,6 +371,8 @@ daemon_ack(struct daemon *d, const char *ticket_id, bool all, const char *agent,
 			rec->latency_ms =
 				now.wall_ms > a->raised_ms ? now.wall_ms - a->raised_ms : 0;
 		snprintf(rec->event_id, sizeof(rec->event_id), "%s", a->event_id);
+		rec->channel = a->channel;
+		rec->priority = a->priority;
 		payloads[i] = payload_ack(rec);
 		if (!payloads[i]) {
 			r = -ENOMEM;
@@ -763,18 +766,15 @@ is_command_topic(const struct daemon *d, const char *topic, const char **verb)
 static void
 handle_command(struct daemon *d, const struct mqtt_message *msg, const char *verb)
 {
+	struct cmd_context ctx = { .origin = CMD_ORIGIN_MQTT };
 	char *reply;
 	char suffix[128];
 
 	if (!*verb || strchr(verb, '/'))
 		return;
-	if (msg->retained) {
-		/* A retained command would fire again at every reconnect. */
-		reply = cmd_handle(d, CMD_ORIGIN_MQTT, "__refuse_retained", msg->payload, msg->len,
-				   NULL);
-	} else {
-		reply = cmd_handle(d, CMD_ORIGIN_MQTT, verb, msg->payload, msg->len, NULL);
-	}
+	ctx.target = strncmp(msg->topic, "teamboard/all/", 14) == 0 ? "all" : d->conf.board.id;
+	ctx.retained = msg->retained; /* refused: it would fire again at every reconnect */
+	reply = cmd_handle_ctx(d, &ctx, verb, msg->payload, msg->len, NULL);
 	if (!reply)
 		return;
 	if (msg->response_topic) {
@@ -1165,6 +1165,13 @@ on_retention(struct loop *loop, void *userdata)
 	if (d->clock_synced)
 		r = store_retention(d->store, time_wall_ms(), d->conf.store.ack_retention_usec,
 				    d->conf.store.audit_retention_usec, DEDUPE_KEEP_USEC);
+	if (r >= 0 && d->clock_synced) {
+		int64_t now_ms = time_wall_ms();
+		int k = store_cmd_retention(d->store, now_ms - CMD_REPLY_KEEP_MS,
+					    now_ms - CMD_NONCE_KEEP_MS);
+
+		r = k < 0 ? k : r + k;
+	}
 	if (r < 0)
 		store_failed(d, "apply retention", r);
 	else if (r > 0)
@@ -1194,19 +1201,17 @@ on_clock_step(struct loop *loop, int64_t step_ms, void *userdata)
 static void
 reload(struct daemon *d)
 {
-	struct conf *nc = malloc(sizeof(*nc));
-	struct conf_error err;
-	char msg[512];
+	char why[512];
+
+	if (runtime_reload(d, why, sizeof(why)) < 0)
+		log_error("Reload failed, keeping the running configuration: %s", why);
+}
+
+void
+daemon_apply_conf(struct daemon *d, const struct conf *nc)
+{
 	struct alerts_now now = daemon_now(d);
 
-	if (!nc)
-		return;
-	if (conf_load(d->conf.path, nc, &err) < 0) {
-		conf_error_format(&err, msg, sizeof(msg));
-		log_error("Reload failed, keeping the running configuration: %s", msg);
-		free(nc);
-		return;
-	}
 	if (strcmp(nc->board.id, d->conf.board.id) != 0 ||
 	    strcmp(nc->board.profile, d->conf.board.profile) != 0 ||
 	    nc->gpio.backend != d->conf.gpio.backend ||
@@ -1222,7 +1227,6 @@ reload(struct daemon *d)
 	d->conf.admin = nc->admin;
 	d->conf.store.ack_retention_usec = nc->store.ack_retention_usec;
 	d->conf.store.audit_retention_usec = nc->store.audit_retention_usec;
-	free(nc);
 
 	struct alerts_config ac;
 	struct buttons_config bc;
@@ -1232,7 +1236,6 @@ reload(struct daemon *d)
 	buttons_set_config(d->buttons, &bc);
 	update_quiet(d);
 	daemon_touch(d);
-	log_notice("Configuration reloaded from %s", d->conf.path);
 }
 
 static void
@@ -1383,6 +1386,12 @@ daemon_new(const struct conf *conf, const struct board_profile *profile, int *ex
 	if (store_was_recovered(d->store, moved, sizeof(moved)))
 		log_error("Database '%s' was damaged: moved aside to '%s', started a new one",
 			  conf->store.path, moved);
+	/* Settings made at run time (config_set) outlive restarts. */
+	int skipped = runtime_overlay(d->store, &d->conf, why, sizeof(why));
+	if (skipped > 0)
+		log_warning("%d runtime setting(s) no longer valid with this file, file values "
+			    "used (%s)",
+			    skipped, why);
 
 	const struct gpio_ops *ops =
 		conf->gpio.backend == GPIO_BACKEND_SIM ? &gpio_sim_ops : &gpio_gpiod_ops;
@@ -1407,9 +1416,9 @@ daemon_new(const struct conf *conf, const struct board_profile *profile, int *ex
 	struct buttons_config bc;
 
 	d->signals = signals_new(now.mono_usec);
-	alerts_config_from(conf, &ac);
+	alerts_config_from(&d->conf, &ac);
 	d->alerts = alerts_new(&ac, &alert_effects, d, &now);
-	buttons_config_from(conf, &bc);
+	buttons_config_from(&d->conf, &bc);
 	d->buttons = buttons_new(profile->n_buttons, &bc, on_gesture, d);
 	for (unsigned i = 0; d->buttons && i < profile->n_buttons; i++)
 		if (profile->buttons[i].debounce_usec)

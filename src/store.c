@@ -115,6 +115,20 @@ static const char *const migrations[] = {
 	"  name TEXT PRIMARY KEY,\n"
 	"  value INTEGER NOT NULL\n"
 	");\n",
+	/* 2: admin commands (SPEC §5) and per-channel stats */
+	"CREATE TABLE cmd_replies (\n"
+	"  id TEXT PRIMARY KEY,            -- <verb> <transaction>\n"
+	"  at_ms INTEGER NOT NULL,\n"
+	"  reply TEXT NOT NULL            -- sent again for a repeated transaction\n"
+	") WITHOUT ROWID;\n"
+	"CREATE INDEX cmd_replies_at_ms ON cmd_replies(at_ms);\n"
+	"CREATE TABLE cmd_nonces (\n"
+	"  nonce TEXT PRIMARY KEY,         -- of a signed command; a replay is refused\n"
+	"  at_ms INTEGER NOT NULL\n"
+	") WITHOUT ROWID;\n"
+	"CREATE INDEX cmd_nonces_at_ms ON cmd_nonces(at_ms);\n"
+	"ALTER TABLE acks ADD COLUMN channel TEXT NOT NULL DEFAULT '';\n"
+	"ALTER TABLE acks ADD COLUMN priority TEXT NOT NULL DEFAULT '';\n",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -135,7 +149,7 @@ static const char *const migrations[] = {
 
 #define ACK_COLUMNS                                                                                \
 	"id, board, ticket_id, alert, agent, source, button, at_ms, "                              \
-	"latency_ms, event_id"
+	"latency_ms, event_id, channel, priority"
 
 enum stmt {
 	ST_BEGIN,
@@ -162,6 +176,13 @@ enum stmt {
 	ST_RETAIN_EVENTS,
 	ST_RETAIN_OUTBOX,
 	ST_SIZE,
+	ST_REPLY_GET,
+	ST_REPLY_PUT,
+	ST_NONCE_USE,
+	ST_RETAIN_REPLIES,
+	ST_RETAIN_NONCES,
+	ST_STATS_AGENTS,
+	ST_STATS_CHANNELS,
 	ST_COUNT
 };
 
@@ -177,7 +198,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_SEQ_NEXT] = "INSERT INTO counters (name, value) VALUES ('ack_seq', 1) "
 			"ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
 	[ST_ACK_INSERT] = "INSERT INTO acks (" ACK_COLUMNS ") "
-			  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	[ST_OUTBOX_INSERT] = "INSERT INTO outbox (topic, payload, created_ms) "
 			     "VALUES (?1, ?2, ?3)",
 	[ST_OUTBOX_FETCH] = "SELECT row_id, topic, payload FROM outbox "
@@ -213,6 +234,35 @@ static const char *const stmt_sql[ST_COUNT] = {
 	 * whose values are fixed when they are prepared. */
 	[ST_SIZE] = "SELECT page_count * page_size FROM pragma_page_count(), "
 		    "pragma_page_size()",
+	[ST_REPLY_GET] = "SELECT reply FROM cmd_replies WHERE id = ?1",
+	[ST_REPLY_PUT] =
+		"INSERT OR REPLACE INTO cmd_replies (id, at_ms, reply) VALUES (?1, ?2, ?3)",
+	[ST_NONCE_USE] = "INSERT OR IGNORE INTO cmd_nonces (nonce, at_ms) VALUES (?1, ?2)",
+	[ST_RETAIN_REPLIES] = "DELETE FROM cmd_replies WHERE id IN (SELECT id FROM "
+			      "cmd_replies WHERE at_ms < ?1 LIMIT ?2)",
+	[ST_RETAIN_NONCES] = "DELETE FROM cmd_nonces WHERE nonce IN (SELECT nonce FROM "
+			     "cmd_nonces WHERE at_ms < ?1 LIMIT ?2)",
+	/* Nearest-rank percentiles: the median is the ceil(n/2)-th smallest
+	 * time to ack, p90 the ceil(9n/10)-th. Window functions rank each
+	 * group's acks once; the outer query picks the two ranks. */
+	[ST_STATS_AGENTS] = "WITH w AS (SELECT agent, latency_ms, alert, "
+			    "row_number() OVER (PARTITION BY agent ORDER BY latency_ms) AS rn, "
+			    "count(*) OVER (PARTITION BY agent) AS n "
+			    "FROM acks WHERE at_ms >= ?1 AND at_ms < ?2) "
+			    "SELECT agent, '', n, sum(alert = 'sla.breached'), "
+			    "max(CASE WHEN rn = (n + 1) / 2 THEN latency_ms END), "
+			    "max(CASE WHEN rn = (9 * n + 9) / 10 THEN latency_ms END) "
+			    "FROM w GROUP BY agent ORDER BY n DESC, agent LIMIT ?3",
+	[ST_STATS_CHANNELS] =
+		"WITH w AS (SELECT channel, priority, latency_ms, alert, "
+		"row_number() OVER (PARTITION BY channel, priority "
+		"ORDER BY latency_ms) AS rn, "
+		"count(*) OVER (PARTITION BY channel, priority) AS n "
+		"FROM acks WHERE at_ms >= ?1 AND at_ms < ?2) "
+		"SELECT channel, priority, n, sum(alert = 'sla.breached'), "
+		"max(CASE WHEN rn = (n + 1) / 2 THEN latency_ms END), "
+		"max(CASE WHEN rn = (9 * n + 9) / 10 THEN latency_ms END) "
+		"FROM w GROUP BY channel, priority ORDER BY channel, priority LIMIT ?3",
 };
 
 struct store {
@@ -989,6 +1039,8 @@ ack_bind(struct binder *b, const struct ack_record *a)
 	bind_int(b, a->at_ms);
 	bind_int(b, a->latency_ms);
 	bind_text(b, a->event_id);
+	bind_text(b, (unsigned)a->channel < CHANNEL_COUNT ? channel_name(a->channel) : "");
+	bind_text(b, (unsigned)a->priority < PRIORITY_COUNT ? priority_name(a->priority) : "");
 }
 
 /* Columns from `c` on, in ACK_COLUMNS order. */
@@ -1009,6 +1061,11 @@ ack_read(sqlite3_stmt *st, int c, struct ack_record *a)
 	a->at_ms = sqlite3_column_int64(st, c++);
 	a->latency_ms = sqlite3_column_int64(st, c++);
 	copy_column(a->event_id, sizeof(a->event_id), st, c++);
+	/* Acks stored before schema 2 have neither: '' reads as "other"/normal. */
+	if (channel_from_name((const char *)sqlite3_column_text(st, c++), &a->channel) < 0)
+		a->channel = CHANNEL_OTHER;
+	if (priority_from_name((const char *)sqlite3_column_text(st, c++), &a->priority) < 0)
+		a->priority = PRIORITY_NORMAL;
 }
 
 int
@@ -1390,6 +1447,18 @@ store_setting_set(struct store *s, const char *key, const char *value)
 }
 
 int
+store_sync(struct store *s, int64_t wall_ms)
+{
+	char value[32];
+
+	/* An empty transaction writes no frame and syncs nothing, so record
+	 * when we synced: that durable write fsyncs the WAL, and with it every
+	 * frame the batch wrote before. */
+	snprintf(value, sizeof(value), "%lld", (long long)wall_ms);
+	return store_setting_set(s, "last_sync_ms", value);
+}
+
+int
 store_setting_get(struct store *s, const char *key, char *value, size_t size)
 {
 	struct binder b;
@@ -1528,4 +1597,162 @@ store_size_bytes(struct store *s)
 	if (stat(s->wal_path, &st) == 0)
 		size += st.st_size;
 	return size;
+}
+
+/* --- admin commands and stats ---------------------------------------------- */
+
+int
+store_cmd_reply_get(struct store *s, const char *id, char **reply)
+{
+	struct binder b;
+	int rc, r;
+
+	if (!s || !reply || !key_ok(id) || strlen(id) > STORE_CMD_ID_MAX)
+		return -EINVAL;
+	*reply = NULL;
+	b = binder_start(s, ST_REPLY_GET);
+	bind_text(&b, id);
+	if (b.rc != SQLITE_OK)
+		return bind_fail(s, &b, "reply get");
+	rc = sqlite3_step(b.st);
+	if (rc == SQLITE_ROW) {
+		const char *v = (const char *)sqlite3_column_text(b.st, 0);
+
+		*reply = strdup(v ? v : "");
+		r = *reply ? 0 : set_error(s, -ENOMEM, "reply get: out of memory");
+	} else if (rc == SQLITE_DONE) {
+		r = -ENOENT;
+	} else {
+		r = sql_fail(s, rc, "reply get");
+	}
+	stmt_done(b.st);
+	return r;
+}
+
+int
+store_cmd_reply_put(struct store *s, const char *id, int64_t at_ms, const char *reply)
+{
+	struct binder b;
+	int r;
+
+	if (!s || !key_ok(id) || strlen(id) > STORE_CMD_ID_MAX || !reply ||
+	    strnlen(reply, STORE_CMD_REPLY_MAX + 1) > STORE_CMD_REPLY_MAX)
+		return -EINVAL;
+	r = durable_begin(s);
+	if (r < 0)
+		return r;
+	b = binder_start(s, ST_REPLY_PUT);
+	bind_text(&b, id);
+	bind_int(&b, at_ms);
+	bind_text(&b, reply);
+	r = b.rc != SQLITE_OK ? bind_fail(s, &b, "reply put") : step_done(s, b.st, "reply put");
+	return durable_end(s, r);
+}
+
+int
+store_nonce_use(struct store *s, const char *nonce, int64_t at_ms)
+{
+	struct binder b;
+	int r;
+
+	if (!s || !key_ok(nonce))
+		return -EINVAL;
+	r = durable_begin(s);
+	if (r < 0)
+		return r;
+	b = binder_start(s, ST_NONCE_USE);
+	bind_text(&b, nonce);
+	bind_int(&b, at_ms);
+	r = b.rc != SQLITE_OK ? bind_fail(s, &b, "nonce") : step_done(s, b.st, "nonce");
+	if (r == 0 && sqlite3_changes(s->db) == 0)
+		r = -EEXIST;
+	/* A replay changed nothing: committing the empty transaction is fine. */
+	if (r == -EEXIST)
+		return durable_end(s, 0) < 0 ? -EIO : -EEXIST;
+	return durable_end(s, r);
+}
+
+int
+store_cmd_retention(struct store *s, int64_t reply_cutoff_ms, int64_t nonce_cutoff_ms)
+{
+	int total = 0, r;
+
+	if (!s)
+		return -EINVAL;
+	r = retain(s, ST_RETAIN_REPLIES, reply_cutoff_ms, &total);
+	if (r == 0)
+		r = retain(s, ST_RETAIN_NONCES, nonce_cutoff_ms, &total);
+	if (r == 0)
+		r = store_flush(s);
+	return r < 0 ? r : total;
+}
+
+int
+store_stats(struct store *s, enum store_stats_by by, int64_t since_ms, int64_t until_ms,
+	    struct store_stat *rows, size_t max)
+{
+	struct binder b;
+	int n = 0, rc = SQLITE_DONE, r = 0;
+
+	if (!s || (!rows && max))
+		return -EINVAL;
+	if (max > INT_MAX)
+		max = INT_MAX;
+	b = binder_start(s, by == STORE_STATS_AGENT ? ST_STATS_AGENTS : ST_STATS_CHANNELS);
+	bind_int(&b, since_ms ? since_ms : INT64_MIN);
+	bind_int(&b, until_ms ? until_ms : INT64_MAX);
+	bind_int(&b, (int64_t)max);
+	if (b.rc != SQLITE_OK)
+		return bind_fail(s, &b, "stats");
+	while ((size_t)n < max && (rc = sqlite3_step(b.st)) == SQLITE_ROW) {
+		struct store_stat *row = &rows[n++];
+
+		memset(row, 0, sizeof(*row));
+		copy_column(row->key, sizeof(row->key), b.st, 0);
+		copy_column(row->priority, sizeof(row->priority), b.st, 1);
+		row->acks = sqlite3_column_int64(b.st, 2);
+		row->breaches = sqlite3_column_int64(b.st, 3);
+		row->median_ms = sqlite3_column_int64(b.st, 4);
+		row->p90_ms = sqlite3_column_int64(b.st, 5);
+	}
+	if ((size_t)n < max && rc != SQLITE_DONE)
+		r = sql_fail(s, rc, "stats");
+	stmt_done(b.st);
+	return r < 0 ? r : n;
+}
+
+/* --- ack statistics ------------------------------------------------------- */
+
+/* The median is computed by SQLite over the at_ms index: the middle row (or
+ * the mean of the two middle rows) of the window ordered by latency. A
+ * one-off statement: the display asks about once a minute. */
+int
+store_ack_latency_median(struct store *s, int64_t since_ms, int64_t until_ms, int64_t *median_ms)
+{
+	static const char sql[] =
+		"WITH t AS (SELECT latency_ms AS v FROM acks WHERE at_ms >= ?1 AND at_ms < ?2),"
+		" n AS (SELECT COUNT(*) AS c FROM t) "
+		"SELECT (SELECT c FROM n), (SELECT AVG(v) FROM (SELECT v FROM t ORDER BY v "
+		"LIMIT 2 - (SELECT c FROM n) % 2 OFFSET ((SELECT c FROM n) - 1) / 2))";
+	sqlite3_stmt *st = NULL;
+	int rc, count = 0;
+
+	if (!s || !median_ms)
+		return -EINVAL;
+	*median_ms = 0;
+	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sql_fail(s, rc, "ack median");
+	sqlite3_bind_int64(st, 1, since_ms);
+	sqlite3_bind_int64(st, 2, until_ms ? until_ms : INT64_MAX);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		count = sqlite3_column_int(st, 0);
+		if (count > 0)
+			*median_ms = (int64_t)(sqlite3_column_double(st, 1) + 0.5);
+	} else {
+		count = sql_fail(s, rc, "ack median");
+	}
+	sqlite3_finalize(st);
+	return count;
 }

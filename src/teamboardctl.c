@@ -1866,6 +1866,173 @@ cmd_watch(struct ctx *x, const struct args *a, int from)
 	return rc;
 }
 
+/* ---- runtime settings, reload, quiet hours, stats ------------------------- */
+
+static void
+human_config(struct ctx *x, const cJSON *data)
+{
+	const cJSON *item;
+	struct sbuf b = { 0 };
+
+	(void)x;
+	sb_printf(&b, "%-30s %-9s %s\n", "KEY", "SOURCE", "VALUE");
+	cJSON_ArrayForEach(item, data)
+	{
+		const char *src = jstr(item, "source");
+
+		sb_cell(&b, item->string ? item->string : "", 30, true);
+		sb_puts(&b, " ");
+		sb_cell(&b, src ? src : "?", 8, true);
+		sb_printf(&b, "%s %s\n", jtrue(item, "settable") ? "*" : " ",
+			  jstr(item, "value") ? jstr(item, "value") : "");
+	}
+	sb_puts(&b, "(* can be changed at run time: teamboardctl config set KEY VALUE)\n");
+	fwrite(b.p, 1, b.len, stdout);
+	sb_free(&b);
+}
+
+static int
+cmd_config(struct ctx *x, const struct args *a, int from)
+{
+	const char *pos[3];
+	int n, r = parse_cmd("config", a, from, NULL, 0, pos, 1, 3, &n);
+	cJSON *args;
+
+	if (r)
+		return r;
+	args = cJSON_CreateObject();
+	if (!args)
+		die_oom();
+	if (strcmp(pos[0], "get") == 0 && n <= 2) {
+		if (n == 2 && !cJSON_AddStringToObject(args, "key", pos[1]))
+			die_oom();
+		return simple(x, "config_get", args, human_config, NULL);
+	}
+	if (strcmp(pos[0], "set") == 0 && n == 3) {
+		if (!cJSON_AddStringToObject(args, "key", pos[1]) ||
+		    !cJSON_AddStringToObject(args, "value", pos[2]))
+			die_oom();
+		return simple(x, "config_set", args, human_config, NULL);
+	}
+	if (strcmp(pos[0], "unset") == 0 && n == 2) {
+		if (!cJSON_AddStringToObject(args, "key", pos[1]) ||
+		    !cJSON_AddNullToObject(args, "value"))
+			die_oom();
+		return simple(x, "config_set", args, human_config, NULL);
+	}
+	cJSON_Delete(args);
+	return usage_error("config: use 'config get [KEY]', 'config set KEY VALUE' or "
+			   "'config unset KEY'");
+}
+
+static int
+cmd_reload(struct ctx *x, const struct args *a, int from)
+{
+	return cmd_plain(x, a, from, "reload", "reload", "configuration reloaded");
+}
+
+static void
+human_quiet(struct ctx *x, const cJSON *data)
+{
+	const char *w = jstr(data, "windows");
+
+	(void)x;
+	printf("quiet hours: %s (%s)%s\n", w && *w ? w : "none", jstr(data, "timezone"),
+	       jtrue(data, "quiet") ? "; quiet now" : "");
+}
+
+static int
+cmd_quiet_hours(struct ctx *x, const struct args *a, int from)
+{
+	struct optspec o[] = { { "--timezone", true, NULL }, { "--off", false, NULL } };
+	const char *pos[1];
+	int n, r = parse_cmd("quiet-hours", a, from, o, 2, pos, 0, 1, &n);
+	cJSON *args;
+
+	if (r)
+		return r;
+	if (n == 0 && !o[0].value && !o[1].value)
+		return usage_error("quiet-hours: give WINDOWS, --timezone TZ or --off");
+	if (n == 1 && o[1].value)
+		return usage_error("quiet-hours: WINDOWS and --off exclude each other");
+	args = cJSON_CreateObject();
+	if (!args || (n == 1 && !cJSON_AddStringToObject(args, "windows", pos[0])) ||
+	    (o[1].value && !cJSON_AddStringToObject(args, "windows", "")) ||
+	    (o[0].value && !cJSON_AddStringToObject(args, "timezone", o[0].value)))
+		die_oom();
+	return simple(x, "quiet_hours", args, human_quiet, NULL);
+}
+
+static void
+stats_ms(struct sbuf *b, const cJSON *o, const char *key)
+{
+	char buf[32];
+	double ms;
+
+	if (!jnum(o, key, &ms) || ms != ms || ms < 0 || ms > 1e15)
+		snprintf(buf, sizeof(buf), "-");
+	else
+		fmt_secs((int64_t)(ms / 1000 + 0.5), buf, sizeof(buf));
+	sb_printf(b, " %9s", buf);
+}
+
+static void
+human_stats(struct ctx *x, const cJSON *data)
+{
+	const cJSON *o;
+	struct sbuf b = { 0 };
+
+	(void)x;
+	sb_printf(&b, "Acks from %s to %s (%s)\n\n",
+		  jstr(data, "since") ? jstr(data, "since") : "?",
+		  jstr(data, "until") ? jstr(data, "until") : "?",
+		  jstr(data, "window") ? jstr(data, "window") : "?");
+	sb_printf(&b, "%-24s %6s %8s %9s %9s\n", "AGENT", "ACKS", "BREACHES", "MEDIAN", "P90");
+	cJSON_ArrayForEach(o, jget(data, "agents"))
+	{
+		const char *agent = jstr(o, "agent");
+
+		sb_cell(&b, agent && *agent ? agent : "(unknown)", 24, true);
+		sb_printf(&b, " %6lld %8lld", jint(o, "acks", 0), jint(o, "breaches", 0));
+		stats_ms(&b, o, "median_ack_ms");
+		stats_ms(&b, o, "p90_ack_ms");
+		sb_puts(&b, "\n");
+	}
+	sb_printf(&b, "\n%-14s %-9s %6s %8s %9s %9s\n", "CHANNEL", "PRIORITY", "ACKS", "BREACHES",
+		  "MEDIAN", "P90");
+	cJSON_ArrayForEach(o, jget(data, "channels"))
+	{
+		sb_cell(&b, jstr(o, "channel") ? jstr(o, "channel") : "", 14, true);
+		sb_puts(&b, " ");
+		sb_cell(&b, jstr(o, "priority") ? jstr(o, "priority") : "", 9, true);
+		sb_printf(&b, " %6lld %8lld", jint(o, "acks", 0), jint(o, "breaches", 0));
+		stats_ms(&b, o, "median_ack_ms");
+		stats_ms(&b, o, "p90_ack_ms");
+		sb_puts(&b, "\n");
+	}
+	fwrite(b.p, 1, b.len, stdout);
+	sb_free(&b);
+}
+
+static int
+cmd_stats(struct ctx *x, const struct args *a, int from)
+{
+	struct optspec o[] = { { "--window", true, NULL } };
+	const char *pos[1];
+	uint64_t usec;
+	int n, r = parse_cmd("stats", a, from, o, 1, pos, 0, 0, &n);
+	cJSON *args;
+
+	if (r)
+		return r;
+	if (o[0].value && duration_parse(o[0].value, &usec) < 0)
+		return usage_error("--window: '%s' is not a duration (e.g. 24h, 7d)", o[0].value);
+	args = cJSON_CreateObject();
+	if (!args || (o[0].value && !cJSON_AddStringToObject(args, "window", o[0].value)))
+		die_oom();
+	return simple(x, "stats", args, human_stats, NULL);
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 struct command {
@@ -1884,6 +2051,10 @@ static const struct command commands[] = {
 	{ "identify", cmd_identify },
 	{ "incident", cmd_incident },
 	{ "ping", cmd_ping },
+	{ "config", cmd_config },
+	{ "reload", cmd_reload },
+	{ "quiet-hours", cmd_quiet_hours },
+	{ "stats", cmd_stats },
 	{ "watch", cmd_watch },
 	{ "sim", cmd_sim },
 	{ "raw", cmd_raw },
@@ -1913,6 +2084,15 @@ help(void)
 	       "  incident open [TITLE]       open incident mode (blue lamp, no chirps)\n"
 	       "  incident close              close incident mode\n"
 	       "  ping                        check that the daemon answers\n"
+	       "  config get [KEY]            settings (section.key), their value and source\n"
+	       "                              (default, file or runtime)\n"
+	       "  config set KEY VALUE        change a setting at run time (kept in the store)\n"
+	       "  config unset KEY            back to the configuration file's value\n"
+	       "  reload                      re-read the configuration file (like SIGHUP)\n"
+	       "  quiet-hours [WINDOWS] [--timezone TZ] [--off]\n"
+	       "                              set quiet hours, e.g. \"mon-fri 20:00-08:00\"\n"
+	       "  stats [--window D]          acks per agent and per channel and priority:\n"
+	       "                              count, breaches, median and p90 time to ack\n"
 	       "  watch                       live view of lamps and alerts (one line per\n"
 	       "                              update when stdout is not a terminal)\n"
 	       "  sim press BUTTON [--hold MS]  press a simulated button (sim backend)\n"

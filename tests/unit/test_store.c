@@ -230,7 +230,7 @@ test_open_creates_schema_in_wal_mode(void **state)
 
 	/* File header: read/write versions 2 = WAL; user_version at 60. */
 	assert_int_equal(header_be32(f->path, 16) & 0xffff, 0x0202);
-	assert_int_equal(header_be32(f->path, 60), 1);
+	assert_int_equal(header_be32(f->path, 60), 2);
 }
 
 static void
@@ -388,7 +388,7 @@ test_newer_schema_is_refused(void **state)
 	assert_null(store_open(f->path, &err, msg, sizeof(msg)));
 	assert_true(err < 0);
 	assert_string_equal(msg, "database schema version 99 is newer than this "
-				 "teamboardd supports (1)");
+				 "teamboardd supports (2)");
 	/* Refused, not "recovered": the newer database is left alone. */
 	assert_int_equal(header_be32(f->path, 60), 99);
 
@@ -1171,6 +1171,106 @@ test_audit_detail_is_capped(void **state)
 }
 
 static void
+test_cmd_replies_and_nonces(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_ok(f->path);
+	char *reply = NULL;
+
+	assert_int_equal(store_cmd_reply_get(s, "mute tx-1", &reply), -ENOENT);
+	assert_null(reply);
+	assert_int_equal(store_cmd_reply_put(s, "mute tx-1", 1000, "{\"status\":\"ok\"}"), 0);
+	assert_int_equal(store_nonce_use(s, "nonce-aaaa", 1000), 0);
+	assert_int_equal(store_nonce_use(s, "nonce-aaaa", 2000), -EEXIST);
+	assert_int_equal(store_nonce_use(s, "nonce-bbbb", 5000), 0);
+	store_free(s);
+
+	/* Both are durable: a restart must not forget them. */
+	s = open_ok(f->path);
+	assert_int_equal(store_cmd_reply_get(s, "mute tx-1", &reply), 0);
+	assert_string_equal(reply, "{\"status\":\"ok\"}");
+	free(reply);
+	assert_int_equal(store_nonce_use(s, "nonce-aaaa", 3000), -EEXIST);
+	assert_int_equal(store_cmd_reply_put(s, "mute tx-2", 9000, "{}"), 0);
+
+	/* Retention forgets what is older than each cutoff, nothing else. */
+	assert_int_equal(store_cmd_retention(s, 5000, 4000), 2);
+	assert_int_equal(store_cmd_reply_get(s, "mute tx-1", &reply), -ENOENT);
+	assert_int_equal(store_cmd_reply_get(s, "mute tx-2", &reply), 0);
+	free(reply);
+	assert_int_equal(store_nonce_use(s, "nonce-aaaa", 6000), 0);
+	assert_int_equal(store_nonce_use(s, "nonce-bbbb", 6000), -EEXIST);
+
+	assert_int_equal(store_cmd_reply_put(s, "", 1, "{}"), -EINVAL);
+	assert_int_equal(store_nonce_use(s, NULL, 1), -EINVAL);
+	store_free(s);
+}
+
+static void
+test_stats_percentiles_by_agent_and_channel(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_ok(f->path);
+	struct store_stat rows[8];
+	unsigned seq = 1;
+	int n;
+
+	/* anna: 10 acks of 1..10 s; bob: one breach ack of 42 s. */
+	for (unsigned i = 1; i <= 10; i++) {
+		struct ack_record a =
+			make_ack(seq++, "T-1", ALERT_NEW, "anna", ACK_SOURCE_BUTTON, 100000 + i);
+
+		a.latency_ms = (int64_t)i * 1000;
+		a.channel = i <= 4 ? CHANNEL_FACEBOOK : CHANNEL_EMAIL;
+		a.priority = PRIORITY_URGENT;
+		assert_int_equal(commit_one(s, &a), 0);
+	}
+	struct ack_record b =
+		make_ack(seq++, "T-2", ALERT_BREACHED, "bob", ACK_SOURCE_MQTT, 100500);
+	b.latency_ms = 42000;
+	b.channel = CHANNEL_EMAIL;
+	b.priority = PRIORITY_LOW;
+	assert_int_equal(commit_one(s, &b), 0);
+	/* Outside the window. */
+	struct ack_record old = make_ack(seq++, "T-3", ALERT_BREACHED, "anna", ACK_SOURCE_MQTT, 5);
+	assert_int_equal(commit_one(s, &old), 0);
+
+	n = store_stats(s, STORE_STATS_AGENT, 100000, 200000, rows, 8);
+	assert_int_equal(n, 2);
+	assert_string_equal(rows[0].key, "anna");
+	assert_int_equal(rows[0].acks, 10);
+	assert_int_equal(rows[0].breaches, 0);
+	assert_int_equal(rows[0].median_ms, 5000); /* ceil(10/2) = 5th */
+	assert_int_equal(rows[0].p90_ms, 9000);    /* ceil(9) = 9th */
+	assert_string_equal(rows[1].key, "bob");
+	assert_int_equal(rows[1].acks, 1);
+	assert_int_equal(rows[1].breaches, 1);
+	assert_int_equal(rows[1].median_ms, 42000);
+	assert_int_equal(rows[1].p90_ms, 42000);
+
+	n = store_stats(s, STORE_STATS_CHANNEL, 100000, 200000, rows, 8);
+	assert_int_equal(n, 3);
+	assert_string_equal(rows[0].key, "email");
+	assert_string_equal(rows[0].priority, "low");
+	assert_int_equal(rows[0].breaches, 1);
+	assert_string_equal(rows[1].key, "email");
+	assert_string_equal(rows[1].priority, "urgent");
+	assert_int_equal(rows[1].acks, 6);
+	assert_int_equal(rows[1].median_ms, 7000); /* 5..10 s: 3rd */
+	assert_int_equal(rows[1].p90_ms, 10000);   /* ceil(5.4) = 6th */
+	assert_string_equal(rows[2].key, "facebook");
+	assert_int_equal(rows[2].acks, 4);
+	assert_int_equal(rows[2].median_ms, 2000);
+	assert_int_equal(rows[2].p90_ms, 4000);
+
+	/* The cap holds, and an empty window is no rows. */
+	assert_int_equal(store_stats(s, STORE_STATS_AGENT, 100000, 200000, rows, 1), 1);
+	assert_int_equal(store_stats(s, STORE_STATS_AGENT, 300000, 400000, rows, 8), 0);
+
+	store_free(s);
+}
+
+static void
 test_null_store_is_einval(void **state)
 {
 	struct ack_record a;
@@ -1227,6 +1327,8 @@ main(void)
 		T(test_retention_deletes_old_keeps_new),
 		T(test_retention_is_bounded_per_call),
 		T(test_audit_detail_is_capped),
+		T(test_cmd_replies_and_nonces),
+		T(test_stats_percentiles_by_agent_and_channel),
 		cmocka_unit_test(test_null_store_is_einval),
 #undef T
 	};

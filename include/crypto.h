@@ -1,0 +1,28 @@
+/* crypto: HMAC-SHA256 and certificate public-key hashes from OpenSSL's
+ * libcrypto (the only file that includes OpenSSL headers).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CRYPTO_SHA256_LEN 32
+
+/* HMAC-SHA256 of msg under key into out. 0 or -EIO. */
+int crypto_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t len,
+		       uint8_t out[CRYPTO_SHA256_LEN]);
+
+/* Compares in time independent of where a and b differ (signatures). */
+bool crypto_equal(const void *a, const void *b, size_t n);
+
+/* SHA-256 of the DER SubjectPublicKeyInfo of the peer certificate of an
+ * established TLS connection (`ssl` is an OpenSSL SSL *, as libmosquitto's
+ * mosquitto_ssl_get() returns it). 0, -ENOTCONN without a peer
+ * certificate, -EIO. */
+int crypto_peer_spki_sha256(void *ssl, uint8_t out[CRYPTO_SHA256_LEN]);
+
+/* Lower-case hex of n bytes into out (2n + 1 bytes). */
+void crypto_hex(const uint8_t *in, size_t n, char *out);
+/* Parses exactly 2n hex digits (either case). 0 or -EINVAL. */
+int crypto_unhex(const char *in, uint8_t *out, size_t n);

@@ -1,0 +1,275 @@
+"""Admin over MQTT (SPEC §5, issue 5): repeated transactions, runtime
+settings with their source, reload, quiet hours, stats and signed commands,
+all against the real daemon and a real mosquitto."""
+import hashlib
+import hmac
+import json
+import os
+import signal
+import uuid
+
+from tests.integration.harness import BOARD, BoardTest, event, now_iso, wait_for
+
+CMD = "teamboard/%s/cmd/" % BOARD
+REPLY = "teamboard/%s/reply/" % BOARD
+ACKS = "teamboard/%s/acks" % BOARD
+
+
+def created(tid, **kw):
+    kw.setdefault("channel", "email")
+    kw.setdefault("priority", "normal")
+    return event("ticket.created", tid, **kw)
+
+
+class AdminTest(BoardTest):
+    def command(self, verb, topic=None, **args):
+        """Publishes one command and returns its reply (matched by transaction)."""
+        args.setdefault("transaction", "tx-" + uuid.uuid4().hex[:8])
+        self.client.publish(topic or CMD + verb, args)
+        return self.reply(verb, args["transaction"])
+
+    def reply(self, verb, transaction, count=1):
+        def got():
+            rs = [r for r in self.client.on(REPLY + verb) if r and r.get("transaction") == transaction]
+            return rs if len(rs) >= count else None
+        return wait_for(got, 5, "reply to %s %s" % (verb, transaction))[count - 1]
+
+
+class RepeatedTransaction(AdminTest):
+    def test_repeat_gets_stored_reply_and_acts_once(self):
+        self.send(created("T-1"), created("T-2"))
+        wait_for(lambda: self.daemon.status()["counts"]["unacked"] == 2, 5, "two alerts")
+        req = {"transaction": "once-1", "all": True, "agent": "dana"}
+        self.client.publish(CMD + "ack", req)
+        first = self.reply("ack", "once-1")
+        self.assertEqual(first["status"], "ok")
+        self.assertEqual(first["data"]["count"], 2)
+        # The same command again (a QoS 1 redelivery, an admin's retry).
+        self.send(created("T-3"))
+        wait_for(lambda: self.daemon.status()["counts"]["unacked"] == 1, 5, "third alert")
+        self.client.publish(CMD + "ack", req)
+        second = self.reply("ack", "once-1", count=2)
+        self.assertEqual(second, first)
+        # It did not act again: T-3 is still unacked, two ack records only.
+        self.assertEqual(self.daemon.status()["counts"]["unacked"], 1)
+        self.assertEqual(len(self.daemon.ok("acks")["acks"]), 2)
+        # A new transaction acts.
+        r = self.command("ack", all=True, agent="dana")
+        self.assertEqual(r["data"]["count"], 1)
+
+
+class RuntimeSettings(AdminTest):
+    daemon_conf = "[alerts]\nack_timeout = 20m\n"
+
+    def test_config_get_sources_set_persist_and_restart(self):
+        r = self.command("config_get")
+        self.assertEqual(r["status"], "ok")
+        data = r["data"]
+        self.assertEqual(data["alerts.ack_timeout"], {"value": "20m", "source": "file", "settable": True})
+        self.assertEqual(data["alerts.escalate_after"]["source"], "default")
+        self.assertEqual(data["board.id"]["source"], "file")
+        self.assertFalse(data["mqtt.host"]["settable"])
+        self.assertNotIn("password", json.dumps(data).replace("password_file", ""))
+
+        r = self.command("config_set", key="alerts.escalate_after", value="90s")
+        self.assertEqual(r["status"], "ok", r)
+        self.assertEqual(r["data"]["alerts.escalate_after"]["source"], "runtime")
+        # Validated like the file.
+        r = self.command("config_set", key="alerts.escalate_after", value="soon")
+        self.assertEqual(r["status"], "error")
+        self.assertIn("escalate_after", r["error"])
+        r = self.command("config_set", key="mqtt.host", value="10.0.0.1")
+        self.assertEqual(r["status"], "error")
+        self.assertIn("cannot be changed at run time", r["error"])
+        r = self.command("config_set", key="alerts.nonsense", value="1")
+        self.assertEqual(r["status"], "error")
+
+        # Survives a restart, and a reload lays it over the file again.
+        self.daemon.stop()
+        self.daemon.start()
+        got = self.daemon.ok("config_get", key="alerts.escalate_after")["alerts.escalate_after"]
+        self.assertIn(got["value"], ("90s", "1m30s"))
+        self.assertEqual(got["source"], "runtime")
+        self.daemon.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "Configuration reloaded" in self.daemon.read_log(), 5, "reload")
+        got = self.daemon.ok("config_get", key="alerts.escalate_after")["alerts.escalate_after"]
+        self.assertEqual(got["source"], "runtime")
+        # null: back to the file's value.
+        r = self.command("config_set", key="alerts.escalate_after", value=None)
+        self.assertEqual(r["data"]["alerts.escalate_after"]["source"], "default")
+        self.assertEqual(r["data"]["alerts.escalate_after"]["value"], "5m")
+
+    def test_reload_verb_keeps_old_config_when_file_is_bad(self):
+        with open(self.daemon.conf, "a") as f:
+            f.write("\n[alerts]\nwarn_at = 250%\n")
+        r = self.command("reload")
+        self.assertEqual(r["status"], "error")
+        self.assertIn("warn_at", r["error"])
+        self.assertEqual(self.daemon.ok("config_get", key="alerts.ack_timeout")["alerts.ack_timeout"]["value"], "20m")
+        # A good file applies without dropping the broker session or the lines.
+        self.daemon.write_conf("[alerts]\nack_timeout = 15m\n")
+        connects = self.daemon.read_log().count("Connected to broker")
+        r = self.command("reload")
+        self.assertEqual(r["status"], "ok", r)
+        self.assertEqual(self.daemon.ok("config_get", key="alerts.ack_timeout")["alerts.ack_timeout"]["value"], "15m")
+        self.assertEqual(self.daemon.read_log().count("Connected to broker"), connects)
+        self.assertEqual(self.daemon.status()["broker"], "connected")
+
+
+class QuietHoursVerb(AdminTest):
+    def test_quiet_hours_set_validated_and_effective(self):
+        r = self.command("quiet_hours", windows="mon-sun 00:00-24:00", timezone="Europe/Warsaw")
+        self.assertEqual(r["status"], "ok", r)
+        self.assertEqual(r["data"]["timezone"], "Europe/Warsaw")
+        wait_for(lambda: self.daemon.status()["quiet"], 3, "board to be quiet")
+        r = self.command("quiet_hours", windows="someday 25:00-26:00")
+        self.assertEqual(r["status"], "error")
+        r = self.command("quiet_hours", timezone="Mars/Olympus")
+        self.assertEqual(r["status"], "error")
+        # Off again.
+        r = self.command("quiet_hours", windows="")
+        self.assertEqual(r["status"], "ok", r)
+        wait_for(lambda: not self.daemon.status()["quiet"], 3, "quiet to end")
+        got = self.daemon.ok("config_get", key="alerts.timezone")["alerts.timezone"]
+        self.assertEqual((got["value"], got["source"]), ("Europe/Warsaw", "runtime"))
+
+
+class Stats(AdminTest):
+    def test_stats_per_agent_and_channel(self):
+        self.send(created("T-1", channel="facebook", priority="urgent"),
+                  created("T-2", channel="facebook", priority="urgent"),
+                  created("T-3", channel="email", priority="low"))
+        wait_for(lambda: self.daemon.status()["counts"]["unacked"] == 3, 5, "three alerts")
+        self.daemon.ok("ack", ticket_id="T-1", agent="anna")
+        self.daemon.ok("ack", ticket_id="T-2", agent="anna")
+        self.daemon.ok("ack", ticket_id="T-3", agent="bob")
+        r = self.command("stats", window="1h")
+        self.assertEqual(r["status"], "ok", r)
+        agents = {a["agent"]: a for a in r["data"]["agents"]}
+        self.assertEqual(agents["anna"]["acks"], 2)
+        self.assertEqual(agents["bob"]["acks"], 1)
+        lat = sorted(a["latency_ms"] for a in self.daemon.ok("acks")["acks"] if a["agent"] == "anna")
+        self.assertEqual(agents["anna"]["median_ack_ms"], lat[0])  # nearest rank of 2
+        self.assertEqual(agents["anna"]["p90_ack_ms"], lat[1])
+        chans = {(c["channel"], c["priority"]): c for c in r["data"]["channels"]}
+        self.assertEqual(chans[("facebook", "urgent")]["acks"], 2)
+        self.assertEqual(chans[("email", "low")]["acks"], 1)
+        self.assertEqual(chans[("email", "low")]["breaches"], 0)
+        r = self.command("stats", window="forever")
+        self.assertEqual(r["status"], "error")
+
+
+KEY = b"correct horse battery staple"
+
+
+def canonical(verb, target, req):
+    body = json.dumps({k: v for k, v in req.items() if k != "sig"}, sort_keys=True,
+                      separators=(",", ":"), ensure_ascii=False)
+    return ("%s\n%s\n%s" % (verb, target, body)).encode()
+
+
+def signed(verb, target=BOARD, key=KEY, **args):
+    req = dict(args, ts=args.get("ts", now_iso()), nonce=args.get("nonce", uuid.uuid4().hex))
+    req["sig"] = hmac.new(key, canonical(verb, target, req), hashlib.sha256).hexdigest()
+    return req
+
+
+class SignedCommands(AdminTest):
+    @property
+    def daemon_conf(self):
+        # The harness writes the config before setUp knows tmp: use a fixed name in it.
+        return "[admin]\nkey_file = %s\n" % os.path.join(self.tmp, "admin.key")
+
+    def start_with_key(self):
+        with open(os.path.join(self.tmp, "admin.key"), "wb") as f:
+            f.write(KEY + b"\n")
+
+    def test_signatures_ts_and_nonces(self):
+        self.start_with_key()
+        ok = signed("mute", transaction="s1", **{"for": "10m"})
+        self.client.publish(CMD + "mute", ok)
+        r = self.reply("mute", "s1")
+        self.assertEqual(r["status"], "ok", r)
+        self.assertIsNotNone(self.daemon.status()["muted_until"])
+
+        # Unsigned, wrong key, tampered argument, stale ts: refused.
+        r = self.command("unmute", transaction="s2")
+        self.assertIn("signed", r["error"])
+        bad = signed("unmute", key=b"wrong key", transaction="s3")
+        self.client.publish(CMD + "unmute", bad)
+        self.assertIn("bad signature", self.reply("unmute", "s3")["error"])
+        tampered = signed("mute", transaction="s4", **{"for": "1m"})
+        tampered["for"] = "7d"
+        self.client.publish(CMD + "mute", tampered)
+        self.assertIn("bad signature", self.reply("mute", "s4")["error"])
+        stale = signed("unmute", transaction="s5", ts=now_iso(-3600))
+        self.client.publish(CMD + "unmute", stale)
+        self.assertIn("max_cmd_age", self.reply("unmute", "s5")["error"])
+        # Signed for another verb or another board: refused.
+        other = signed("ping", transaction="s6")
+        self.client.publish(CMD + "unmute", other)
+        self.assertIn("bad signature", self.reply("unmute", "s6")["error"])
+        other = signed("unmute", target="floor9", transaction="s7")
+        self.client.publish(CMD + "unmute", other)
+        self.assertIn("bad signature", self.reply("unmute", "s7")["error"])
+        self.assertIsNotNone(self.daemon.status()["muted_until"])
+
+        # A replayed nonce under a new transaction is refused...
+        first = signed("ping", transaction="s8", nonce="nonce-0001")
+        self.client.publish(CMD + "ping", first)
+        self.assertEqual(self.reply("ping", "s8")["status"], "ok")
+        again = signed("ping", transaction="s9", nonce="nonce-0001")
+        self.client.publish(CMD + "ping", again)
+        self.assertIn("nonce already used", self.reply("ping", "s9")["error"])
+        # ...while the very same command again gets its stored reply.
+        self.client.publish(CMD + "mute", ok)
+        r2 = self.reply("mute", "s1", count=2)
+        self.assertEqual(r2["status"], "ok")
+
+        # Fleet-wide commands are signed for the target "all".
+        fleet = signed("unmute", target="all", transaction="s10")
+        self.client.publish("teamboard/all/cmd/unmute", fleet)
+        self.assertEqual(self.reply("unmute", "s10")["status"], "ok")
+        self.assertIsNone(self.daemon.status()["muted_until"])
+        # The local control socket needs no signature (its file mode is the guard).
+        self.daemon.ok("mute", **{"for": "1m"})
+        self.assertNotIn(KEY.decode(), self.daemon.read_log())
+
+
+class CtlAdminVerbs(AdminTest):
+    """teamboardctl offers the same verbs through the same dispatcher."""
+
+    def ctl(self, *args, code=0):
+        import subprocess
+        from tests.integration.harness import CTL
+        r = subprocess.run([CTL, "-s", self.daemon.socket] + list(args), capture_output=True,
+                           text=True, timeout=20)
+        self.assertEqual(r.returncode, code, r.stdout + r.stderr)
+        return r.stdout
+
+    def test_config_quiet_hours_reload_and_stats_table(self):
+        out = self.ctl("config", "set", "alerts.ack_timeout", "12m")
+        self.assertRegex(out, r"alerts\.ack_timeout\s+runtime\s+\* 12m")
+        out = self.ctl("config", "get")
+        self.assertRegex(out, r"mqtt\.port\s+file\s+  %d\n" % self.broker.port)
+        got = json.loads(self.ctl("--json", "config", "get", "alerts.ack_timeout"))
+        self.assertEqual(got["alerts.ack_timeout"]["source"], "runtime")
+        self.ctl("config", "set", "mqtt.port", "1", code=1)
+        self.ctl("config", "frob", code=64)
+        out = self.ctl("config", "unset", "alerts.ack_timeout")
+        self.assertRegex(out, r"alerts\.ack_timeout\s+default\s+\* 10m")
+
+        out = self.ctl("quiet-hours", "sat-sun 00:00-24:00", "--timezone", "Europe/Copenhagen")
+        self.assertIn("Europe/Copenhagen", out)
+        self.ctl("quiet-hours", "--off")
+        self.ctl("quiet-hours", code=64)
+        self.assertIn("reloaded", self.ctl("reload"))
+
+        self.send(created("T-1", channel="phone", priority="high"))
+        self.wait_lamp("amber", "slow")
+        self.daemon.ok("ack", ticket_id="T-1", agent="erik")
+        out = self.ctl("stats", "--window", "1h")
+        self.assertRegex(out, r"AGENT\s+ACKS\s+BREACHES\s+MEDIAN\s+P90")
+        self.assertRegex(out, r"erik\s+1\s+0\s")
+        self.assertRegex(out, r"phone\s+high\s+1\s+0\s")
+        self.ctl("stats", "--window", "soon", code=64)
