@@ -1109,6 +1109,15 @@ apply_fields(struct alerts *a, struct ticket *t, struct touch *tc, const struct 
 	for (int s = 0; s < SLA_KIND_COUNT; s++) {
 		if (!et->due_ms[s] || et->due_ms[s] == t->due_ms[s])
 			continue;
+		if (s == SLA_FIRST_RESPONSE && t->responded && et->due_ms[s] > ev->ts_ms) {
+			/* A first_response due that moves after a reply is the
+			 * next-response SLA: its clock runs again. Its warning
+			 * moment still counts from the ticket's creation. */
+			t->responded = false;
+			t->level[s] = LEVEL_NONE;
+			t->backend_warning[s] = false;
+			t->backend_breached[s] = false;
+		}
 		t->due_ms[s] = et->due_ms[s];
 		t->shift_usec[s] = 0;
 		if (t->paused) {

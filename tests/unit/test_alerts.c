@@ -432,6 +432,37 @@ test_ack(void **state)
 	assert_int_equal(alerts_pick_next(F->a, &F->now, &i), -ENOENT);
 }
 
+/* After a reply, a new first_response due is the next-response SLA: it
+ * must breach when missed, like the first one. */
+static void
+test_next_response_due_after_reply(void **state)
+{
+	struct event ev;
+	struct alert_info i;
+
+	(void)state;
+	create("T-1", PRIORITY_HIGH, CHANNEL_FACEBOOK, 300, 0);
+	at(60);
+	assert_int_equal(simple(EVENT_TICKET_REPLIED, "T-1"), 0);
+	assert_int_equal(info("T-1").kind, ALERT_NONE);
+	at(120);
+	ev = ev_make(EVENT_TICKET_UPDATED, "T-1", F->now.wall_ms);
+	ev.ticket.due_ms[SLA_FIRST_RESPONSE] = F->now.wall_ms + 100 * 1000;
+	assert_int_equal(apply(&ev), 0);
+	i = info("T-1");
+	assert_true(i.has_due);
+	assert_int_equal(i.due_in_ms, 100 * 1000);
+	at(219);
+	tick();
+	assert_true(info("T-1").kind != ALERT_BREACHED);
+	at(220);
+	tick();
+	i = info("T-1");
+	assert_int_equal(i.kind, ALERT_BREACHED);
+	assert_int_equal(i.state, ALERT_UNACKED);
+	assert_int_equal(view()->lamp[LAMP_RED], PATTERN_SLOW);
+}
+
 static void
 test_replied_clears(void **state)
 {
@@ -1921,6 +1952,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_low_priority_no_chirp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replied_clears, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_next_response_due_after_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_solved_removes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_board_sla_clock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ack_breach, setup, teardown),
