@@ -15,6 +15,9 @@
 #define EVENT_TEXT_MAX        256 /* subject, customer, title */
 #define EVENT_NAME_MAX        64  /* queue, agent */
 #define EVENT_MAX_PER_MESSAGE 1000
+/* An event's ts must lie in [EVENT_TS_MIN_MS, EVENT_TS_END_MS): 2000..2099. */
+#define EVENT_TS_MIN_MS INT64_C(946684800000)
+#define EVENT_TS_END_MS INT64_C(4102444800000)
 
 enum event_type {
 	EVENT_TICKET_CREATED,

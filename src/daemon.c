@@ -50,6 +50,7 @@
 #define SESSION_EXPIRY_S        (7 * 24 * 3600)
 #define MAX_INFLIGHT_MQTT       20
 #define ERRORS_PER_SEC          50
+#define TS_AHEAD_MAX_MS         (24 * 3600 * INT64_C(1000))
 
 #define SETTING_MUTED_UNTIL "muted_until_ms"
 #define SETTING_INCIDENT    "incident_title"
@@ -710,6 +711,13 @@ on_event(void *userdata, const struct event *ev)
 	struct alerts_now now;
 	int r;
 
+	/* A synchronised clock knows better than a backend that dates an event
+	 * days ahead; taken, its ts would block the ticket's real updates. */
+	if (d->clock_synced && ev->ts_ms > time_wall_ms() + TS_AHEAD_MAX_MS) {
+		report_reject(d, ctx->topic, ev->id,
+			      "ts: more than 24 h ahead of the board's synchronised clock");
+		return;
+	}
 	r = store_event_seen(d->store, ev->id);
 	if (r > 0) {
 		d->stats.events_duplicate++;
@@ -885,9 +893,17 @@ on_mqtt_published(void *userdata, int mid, bool ok)
 			log_error("Broker refused ack record (outbox row %" PRId64
 				  "); check its ACL for teamboard/%s/acks",
 				  row, d->conf.board.id);
+		/* Committed at once, not with the next batch: a crash after the
+		 * PUBACK must not publish the record again at restart. Not
+		 * fsynced (acks are, the mark need not be): after a power cut
+		 * the record may go out twice, same id. */
 		int r = store_outbox_sent(d->store, row);
+		if (r >= 0)
+			r = store_flush(d->store);
 		if (r < 0)
 			store_failed(d, "mark an ack record sent", r);
+		else
+			log_debug("Outbox row %" PRId64 " delivered", row);
 		d->inflight[i] = d->inflight[--d->n_inflight];
 		daemon_touch(d);
 		return;
@@ -922,7 +938,12 @@ outbox_pump(struct daemon *d)
 	}
 	for (int i = 0; i < n; i++) {
 		int mid = 0;
-		int r = mqtt_publish(d->mqtt, rows[i].topic, rows[i].payload, rows[i].payload_len,
+		int r;
+
+		/* Logged before the publish, so no copy can reach the broker
+		 * unlogged (tests/integration/test_crash.py counts on it). */
+		log_debug("Publishing outbox row %" PRId64, rows[i].row_id);
+		r = mqtt_publish(d->mqtt, rows[i].topic, rows[i].payload, rows[i].payload_len,
 				     1, false, &mid);
 		if (r < 0) {
 			for (; i < n; i++)

@@ -417,7 +417,7 @@ parse_ticket(struct parse_ctx *ctx, const cJSON *obj, struct event *ev, char *as
 	const cJSON *ticket = field(obj, "ticket");
 	struct event_ticket *t = &ev->ticket;
 	bool created = ev->type == EVENT_TICKET_CREATED;
-	int r, val;
+	int r, val = 0;
 
 	if (!ticket)
 		return fail(ctx, "ticket: missing (required for %s)", event_type_name(ev->type));
@@ -493,7 +493,7 @@ parse_body(struct parse_ctx *ctx, const cJSON *obj, struct event *ev)
 {
 	const cJSON *v = field(obj, "v");
 	char agent[EVENT_NAME_MAX] = "", assignee[EVENT_NAME_MAX] = "";
-	int r, val;
+	int r, val = 0;
 
 	if (v) {
 		if (!cJSON_IsNumber(v))
@@ -512,6 +512,11 @@ parse_body(struct parse_ctx *ctx, const cJSON *obj, struct event *ev)
 
 	if (parse_time(ctx, field(obj, "ts"), "ts", &ev->ts_ms) < 0)
 		return -EINVAL;
+	/* ts orders a ticket's events and, while the board's clock is not
+	 * synchronised, sets it: one event dated 9999 would block every later
+	 * update of its ticket and breach every SLA at once. */
+	if (ev->ts_ms < EVENT_TS_MIN_MS || ev->ts_ms >= EVENT_TS_END_MS)
+		return fail(ctx, "ts: implausible date (must be in 2000..2099)");
 
 	/* Checked for every type: a wrongly typed known field is a backend
 	 * bug worth reporting even where the board does not use it. */

@@ -58,6 +58,23 @@ def wait_for(cond, timeout=5.0, what="condition", interval=0.02):
                          % (timeout * SLOW, what, last))
 
 
+def valgrind_fd_leaks(path):
+    """The descriptors valgrind's --track-fds=yes log at `path` shows open
+    at exit that the process opened itself (not inherited, not 0-2)."""
+    try:
+        with open(path, errors="replace") as f:
+            lines = [l.split("== ", 1)[-1].strip() for l in f]
+    except OSError:
+        return []
+    leaks = []
+    for i, line in enumerate(lines):
+        if line.startswith("Open file descriptor "):
+            nxt = lines[i + 1] if i + 1 < len(lines) else ""
+            if "<inherited from parent>" not in nxt:
+                leaks.append(line)
+    return leaks
+
+
 class Broker:
     def __init__(self, tmp, port=None, persistence=False):
         self.tmp = tmp
@@ -154,6 +171,7 @@ class Daemon:
         self.db = os.path.join(tmp, "state", "teamboard.db")
         self.log = os.path.join(tmp, "teamboardd.log")
         self.proc = None
+        self.fd_leaks = []  # under valgrind: fds open at a clean exit
         self.write_conf(extra)
 
     def write_conf(self, extra=""):
@@ -187,7 +205,12 @@ listen =
         e = dict(os.environ)
         e.update(env or {})
         self.logf = open(self.log, "ab")
-        self.proc = subprocess.Popen(WRAP + [DAEMON, "-v", "-c", self.conf],
+        wrap = WRAP
+        if WRAP and os.path.basename(WRAP[0]) == "valgrind":
+            # Its own log, so a clean stop can be checked for leaked fds.
+            self.vglog = os.path.join(self.tmp, "valgrind.%d.log" % time.monotonic_ns())
+            wrap = WRAP + ["--log-file=" + self.vglog]
+        self.proc = subprocess.Popen(wrap + [DAEMON, "-v", "-c", self.conf],
                                      stdout=self.logf, stderr=self.logf, env=e)
         wait_for(lambda: self.alive_and_answering(), 10, "teamboardd control socket")
 
@@ -241,6 +264,11 @@ listen =
         code = self.proc.returncode
         self.proc = None
         self.logf.close()
+        vglog, self.vglog = getattr(self, "vglog", None), None
+        if vglog and code is not None and code >= 0:
+            self.fd_leaks += valgrind_fd_leaks(vglog)
+            with open(vglog, errors="replace") as f, open(self.log, "a") as out:
+                out.write(f.read())
         return code
 
     def read_log(self):
@@ -297,6 +325,7 @@ class BoardTest(unittest.TestCase):
             shutil.rmtree(self.tmp, ignore_errors=True)
         if code is not None:
             self.assertIn(code, (0,), "teamboardd exit code (99 = valgrind error)")
+        self.assertEqual(self.daemon.fd_leaks, [], "file descriptors teamboardd leaked")
 
     def _failed(self):
         result = getattr(getattr(self, "_outcome", None), "result", None)
