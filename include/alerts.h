@@ -165,6 +165,14 @@ int alerts_restore(struct alerts *a, const struct ticket_snapshot *t, const stru
 void alerts_set_incident(struct alerts *a, bool open, const char *title,
 			 const struct alerts_now *now, bool with_sound);
 
+/* The board's estimate of true wall time just changed by correction_ms
+ * (the first backend ts while the clock is unsynchronised, the clock
+ * becoming synchronised): SLA deadlines derived from wall-clock dues move by
+ * the same amount (a positive correction brings them closer). Deadlines are
+ * otherwise never re-derived from wall time, so ordinary clock steps change
+ * nothing. */
+void alerts_rebase(struct alerts *a, int64_t correction_ms, const struct alerts_now *now);
+
 /* Earliest monotonic time at which alerts_tick() has work (SLA warning or
  * breach, ack timeout, escalation, feed stale/broker blind), UINT64_MAX if
  * none. O(1). */

@@ -1377,6 +1377,25 @@ alerts_set_config(struct alerts *a, const struct alerts_config *cfg, const struc
 	op_end(a, now);
 }
 
+void
+alerts_rebase(struct alerts *a, int64_t correction_ms, const struct alerts_now *now)
+{
+	if (!a || !now || a->busy || correction_ms == 0)
+		return;
+	op_begin(a);
+	for (size_t i = 0; i < a->nslots; i++) {
+		struct ticket *t = a->slots[i];
+
+		if (!t)
+			continue;
+		for (int s = 0; s < SLA_KIND_COUNT; s++)
+			if (t->due_ms[s])
+				t->due_usec[s] -= correction_ms * 1000;
+	}
+	heap_rebuild(a);
+	op_end(a, now);
+}
+
 int
 alerts_apply(struct alerts *a, const struct event *ev, const struct alerts_now *now)
 {

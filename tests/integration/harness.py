@@ -298,6 +298,7 @@ class BoardTest(unittest.TestCase):
 
     daemon_conf = ""
     events_topic = "helpdesk/+/events"
+    daemon_env = {}
     persistence = False
     client_id = None
 
@@ -307,7 +308,7 @@ class BoardTest(unittest.TestCase):
         self.broker.start()
         self.client = Client(self.broker.port, client_id=self.client_id)
         self.daemon = Daemon(self.tmp, self.broker.port, self.daemon_conf, self.events_topic)
-        self.daemon.start()
+        self.daemon.start(self.daemon_env)
         self.wait_connected()
         # The start-up lamp test (all lamps on) must be over before lamp
         # assertions mean anything.

@@ -163,3 +163,36 @@ class WideEventsFilter(BoardTest):
         time.sleep(0.5)
         self.assertEqual(self.client.on("teamboard/%s/errors" % BOARD), [])
         self.assertEqual(self.daemon.status()["counts"]["open"], 1)
+
+
+class UnsynchronisedClock(BoardTest):
+    # The board's clock is an hour behind the backend's and not synchronised
+    # (a Pi without RTC after a power cut): due times are mapped through the
+    # backend's ts, also for tickets restored at start-up.
+    daemon_env = {"TEAMBOARD_CLOCK": "unsynced"}
+
+    def backend_event(self, etype, tid=None, ahead_s=3600, **kw):
+        return event(etype, tid, ts=now_iso(ahead_s), **kw)
+
+    def test_breach_on_time_with_backend_clock(self):
+        self.send(self.backend_event("ticket.created", "T-1", channel="twitter",
+                                     priority="urgent", due={"first_response": now_iso(3600 + 4)}))
+        self.wait_lamp("amber", "slow")
+        st = self.daemon.status()
+        self.assertFalse(st["clock_synced"])
+        self.assertLess(st["alerts"][0]["due_in_s"], 10)
+        self.wait_lamp("red", "slow", timeout=8)
+
+    def test_restored_ticket_follows_the_learned_clock(self):
+        self.send(self.backend_event("ticket.created", "T-2", channel="vk", priority="high",
+                                     due={"first_response": now_iso(3600 + 12)}))
+        self.wait_lamp("amber", "slow")
+        self.daemon.stop()
+        self.daemon.start(self.daemon_env)
+        # Restored with only our own (wrong) clock: the due looks an hour away.
+        self.assertGreater(self.daemon.status()["alerts"][0]["due_in_s"], 3000)
+        self.wait_connected()
+        self.send(self.backend_event("heartbeat"))
+        wait_for(lambda: self.daemon.status()["alerts"][0]["due_in_s"] < 20, 3,
+                 "due time corrected by the backend's clock")
+        self.wait_lamp("red", "slow", timeout=20)

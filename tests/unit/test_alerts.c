@@ -432,6 +432,23 @@ test_ack(void **state)
 	assert_int_equal(alerts_pick_next(F->a, &F->now, &i), -ENOENT);
 }
 
+/* A board restored with a wrong clock learns the true time later: due
+ * moments move with the correction, nothing else does. */
+static void
+test_rebase_moves_sla_deadlines(void **state)
+{
+	(void)state;
+	create("T-1", PRIORITY_HIGH, CHANNEL_VK, 100, 0);
+	alerts_rebase(F->a, 30 * 1000, &F->now);
+	assert_int_equal(info("T-1").due_in_ms, 70 * 1000);
+	at(69);
+	tick();
+	assert_int_not_equal(info("T-1").kind, ALERT_BREACHED);
+	at(70);
+	tick();
+	assert_int_equal(info("T-1").kind, ALERT_BREACHED);
+}
+
 /* After a reply, a new first_response due is the next-response SLA: it
  * must breach when missed, like the first one. */
 static void
@@ -1953,6 +1970,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_ack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replied_clears, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_next_response_due_after_reply, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rebase_moves_sla_deadlines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_solved_removes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_board_sla_clock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ack_breach, setup, teardown),
