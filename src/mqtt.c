@@ -72,6 +72,9 @@ struct mqtt {
 	struct loop_io io;
 	int watched_fd; /* -1: not watching */
 	uint32_t watched_events;
+	/* TLS handshake waiting for the broker: libmosquitto >= 2.0.16 wants
+	 * to write all along (m#3745), POLLOUT would spin until it answers */
+	bool out_idle;
 	struct loop_timer connect_timer;
 	struct loop_timer misc_timer;
 
@@ -226,7 +229,9 @@ sync_watch(struct mqtt *m)
 		unwatch(m);
 		return;
 	}
-	events = EPOLLIN | (mosquitto_want_write(m->mosq) ? EPOLLOUT : 0);
+	events = EPOLLIN;
+	if (mosquitto_want_write(m->mosq) && !(m->tls && m->state == MQTT_CONNECTING && m->out_idle))
+		events |= EPOLLOUT;
 	if (fd == m->watched_fd && events == m->watched_events)
 		return;
 	if (fd != m->watched_fd)
@@ -348,6 +353,7 @@ attempt(struct loop *loop, void *userdata)
 	m->state = MQTT_CONNECTING;
 	m->refusal[0] = '\0';
 	m->sock_errno = 0;
+	m->out_idle = false;
 	/* the library closes the old socket and may reuse its number */
 	unwatch(m);
 	errno = 0;
@@ -427,7 +433,15 @@ on_io(struct loop *loop, int fd, uint32_t revents, void *userdata)
 		sync_watch(m);
 		return;
 	}
+	/* The broker answered the handshake: libmosquitto >= 2.0.16 drives
+	 * SSL_connect from the write path (its read path would report a
+	 * refused certificate as a protocol error), 2.0.11 from the read
+	 * path; the POLLOUT step below does both. */
+	if (m->tls && m->state == MQTT_CONNECTING && (revents & EPOLLIN) &&
+	    mosquitto_want_write(m->mosq))
+		revents = (revents & ~(uint32_t)EPOLLIN) | EPOLLOUT;
 	if (revents & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+		m->out_idle = false; /* the broker answered: the handshake moves on */
 		rc = mosquitto_loop_read(m->mosq, 1);
 		check_socket(m, rc, errno);
 	}
@@ -438,6 +452,8 @@ on_io(struct loop *loop, int fd, uint32_t revents, void *userdata)
 		if (m->tls && m->state == MQTT_CONNECTING && mosquitto_socket(m->mosq) == fd) {
 			rc = mosquitto_loop_read(m->mosq, 1);
 			check_socket(m, rc, errno);
+			/* what could be written is; the rest waits for the broker */
+			m->out_idle = true;
 		}
 	}
 	sync_watch(m);
