@@ -28,7 +28,7 @@ PYTHON ?= /usr/bin/python3
 
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
 
-LIBS_PKG := libmosquitto libcjson libgpiod sqlite3 inih libssl libcrypto
+LIBS_PKG := libmosquitto libcjson libgpiod sqlite3 inih libssl libcrypto libmicrohttpd
 WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wwrite-strings \
 	-Wvla -Wimplicit-fallthrough
@@ -59,7 +59,9 @@ endif
 # that the daemon, the CLI, the unit tests and the fuzzers link against.
 PROGRAM_SRCS := src/main.c src/teamboardctl.c
 LIB_SRCS := $(filter-out $(PROGRAM_SRCS),$(wildcard src/*.c))
-LIB_OBJS := $(LIB_SRCS:src/%.c=$(B)/obj/%.o)
+LIB_OBJS := $(LIB_SRCS:src/%.c=$(B)/obj/%.o) $(B)/obj/web_assets.o
+# The wall display's files (web/) are compiled in: no CDN, no files to install.
+WEB_FILES := $(sort $(wildcard web/*))
 LIB := $(B)/libteamboard.a
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -85,6 +87,16 @@ $(B)/obj/tests/%.o: tests/unit/%.c $(FLAGS_STAMP)
 	$(call msg,CC,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -Wno-missing-prototypes -c -o $@ $<
+
+$(B)/gen/web_assets.c: $(WEB_FILES) tools/embed-web
+	$(call msg,EMBED,$@)
+	@mkdir -p $(dir $@)
+	$(Q)tools/embed-web $@ $(WEB_FILES)
+
+$(B)/obj/web_assets.o: $(B)/gen/web_assets.c $(FLAGS_STAMP)
+	$(call msg,CC,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(LIB): $(LIB_OBJS)
 	$(call msg,AR,$@)
@@ -140,7 +152,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_CFLAGS := -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude \
 	-DTEAMBOARD_VERSION='"fuzz"' -DTEAMBOARD_BOARD_DIR='"board"' $(PKG_CFLAGS)
-FUZZ_LIB_SRCS := $(filter-out src/daemon.c src/cmd.c src/payload.c,$(LIB_SRCS))
+FUZZ_LIB_SRCS := $(filter-out src/daemon.c src/cmd.c src/payload.c src/display.c,$(LIB_SRCS))
 
 fuzz: DEPS_SET = build fuzz
 fuzz: deps
@@ -190,6 +202,7 @@ install: all
 		> $(DESTDIR)$(SYSTEMDUNITDIR)/teamboard.service
 	install -m 0644 systemd/teamboard.sysusers $(DESTDIR)$(SYSUSERSDIR)/teamboard.conf
 	install -m 0644 systemd/60-teamboard-gpio.rules $(DESTDIR)$(UDEVRULESDIR)/60-teamboard-gpio.rules
+	install -m 0644 systemd/teamboard-kiosk.service $(DESTDIR)$(SYSTEMDUNITDIR)/teamboard-kiosk.service
 
 # --- code quality -----------------------------------------------------------
 format:

@@ -76,6 +76,7 @@ struct conf {
 	struct {
 		char listen[128]; /* "" disables the HTTP server */
 		char language[8]; /* en | ru | pl | da */
+		char token_file[CONF_PATH_MAX]; /* "" = no access token */
 	} display;
 
 	struct {

@@ -26,6 +26,7 @@ struct gpio;
 struct mqtt;
 struct ctl;
 struct buttons;
+struct display;
 
 struct sound_log_entry {
 	enum sound sound;
@@ -68,6 +69,7 @@ struct daemon {
 	struct alerts *alerts;
 	struct signals *signals;
 	struct buttons *buttons;
+	struct display *display; /* NULL when display.listen is empty */
 
 	struct loop_io gpio_io[BOARD_MAX_BUTTONS];
 	struct loop_hook before_sleep;

@@ -219,6 +219,32 @@ bad:
 		    "must be HOST:PORT (e.g. 127.0.0.1:8080 or [::1]:8080), or empty to disable");
 }
 
+/* Checked at load time, so that a missing or weak token is a configuration
+ * error with a line number (and --check-config finds it); the display reads
+ * the token itself when it starts. */
+static int
+set_token_file(struct conf *c, const struct conf_key *k, const char *v, char *why, size_t why_size)
+{
+	char buf[64];
+	size_t n;
+	FILE *f;
+
+	if (*v == '\0' || strlen(v) >= k->size)
+		return set_str(c, k, v, why, why_size);
+	f = fopen(v, "re");
+	if (!f)
+		return fail(why, why_size, "cannot read '%s': %s", v, strerror(errno));
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	n = strcspn(buf, "\r\n");
+	explicit_bzero(buf, sizeof(buf));
+	if (n < 16)
+		return fail(why, why_size,
+			    "'%s': the token (its first line) must have at least 16 characters", v);
+	return set_str(c, k, v, why, why_size);
+}
+
 static int
 set_tz(struct conf *c, const struct conf_key *k, const char *v, char *why, size_t why_size)
 {
@@ -761,6 +787,8 @@ static const struct conf_key keys[] = {
 	  NULL },
 	{ "display", "language", "en", set_str, get_str, FIELD(display.language), 0, 0,
 	  language_names },
+	{ "display", "token_file", "", set_token_file, get_str, FIELD(display.token_file), 0, 0,
+	  NULL },
 
 	{ "alerts", "timezone", "UTC", set_tz, get_str, FIELD(alerts.timezone), 0, 0, NULL },
 	{ "alerts", "chirp_min_priority", "normal", set_priority, get_priority,

@@ -24,6 +24,7 @@
 #include "buttons.h"
 #include "cmd.h"
 #include "ctl.h"
+#include "display.h"
 #include "gpio.h"
 #include "mqtt.h"
 #include "payload.h"
@@ -971,6 +972,7 @@ broadcast_state(struct daemon *d, const char *status)
 	snprintf(line, n, "{\"type\":\"state\",\"data\":%s}", status);
 	ctl_broadcast(d->ctl, line);
 	free(line);
+	display_push_state(d->display, status);
 }
 
 static void
@@ -1460,6 +1462,16 @@ daemon_new(const struct conf *conf, const struct board_profile *profile, int *ex
 		goto fail;
 	}
 
+	if (conf->display.listen[0]) {
+		d->display = display_new(d, &err, why, sizeof(why));
+		if (!d->display) {
+			log_error("Failed to start the wall display: %s", why);
+			if (err == -EINVAL || err == -ENOENT || err == -EACCES)
+				*exit_code = 78;
+			goto fail;
+		}
+	}
+
 	loop_timer_init(&d->wake_timer, on_wake, d);
 	loop_timer_init(&d->state_timer, on_wake, d);
 	loop_timer_init(&d->health_timer, on_health, d);
@@ -1509,6 +1521,7 @@ daemon_free(struct daemon *d)
 	if (!d)
 		return;
 	sdnotify("STOPPING=1");
+	display_free(d->display);
 	if (d->mqtt) {
 		char topic[160];
 		char *offline = payload_board_status("offline", d->started_ms);

@@ -322,6 +322,8 @@ static const struct bad bad_values[] = {
 	{ "display", "listen", ":8080" },
 	{ "display", "language", "de" },
 	{ "display", "language", "EN" },
+	{ "display", "token_file", "/nonexistent/teamboard/token" },
+	{ "display", "token_file", NULL },
 	{ "alerts", "timezone", "Mars/Olympus_Mons" },
 	{ "alerts", "timezone", "../../etc/passwd" },
 	{ "alerts", "chirp_min_priority", "critical" },
