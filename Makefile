@@ -152,7 +152,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_CFLAGS := -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude \
 	-DTEAMBOARD_VERSION='"fuzz"' -DTEAMBOARD_BOARD_DIR='"board"' $(PKG_CFLAGS)
-FUZZ_LIB_SRCS := $(filter-out src/daemon.c src/cmd.c src/payload.c src/display.c,$(LIB_SRCS))
+FUZZ_LIB_SRCS := $(filter-out src/daemon.c src/cmd.c src/payload.c src/runtime.c src/display.c,$(LIB_SRCS))
 
 fuzz: DEPS_SET = build fuzz
 fuzz: deps

@@ -60,6 +60,7 @@ struct conf {
 		char cafile[CONF_PATH_MAX];
 		char certfile[CONF_PATH_MAX];
 		char keyfile[CONF_PATH_MAX];
+		char tls_pin[65]; /* "" or the broker key's SHA-256, hex */
 		size_t max_payload; /* bytes */
 	} mqtt;
 
@@ -104,6 +105,11 @@ struct conf {
 		char key_file[CONF_PATH_MAX];
 		uint64_t max_cmd_age_usec;
 	} admin;
+
+	struct {
+		bool discovery; /* Home Assistant MQTT discovery */
+		char prefix[128];
+	} homeassistant;
 };
 
 /* Fills every key with its default (board.id stays empty). */

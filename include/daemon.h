@@ -110,6 +110,16 @@ struct daemon {
 	uint64_t state_last_usec;
 	char status_state[16]; /* last "ready"/"alert" published */
 	bool broker_connected;
+	/* Health is published every minute and also when what it reports as
+	 * trouble changes (feed, clock, GPIO and store errors), at most every
+	 * HEALTH_MIN_INTERVAL. */
+	bool feed_stale;
+	uint64_t health_key;
+	uint64_t health_last_usec;
+	/* A reload changed [mqtt]: reconnect from the next update step, with
+	 * the previous settings kept to fall back on. */
+	bool mqtt_restart;
+	__typeof__(((struct conf *)0)->mqtt) *mqtt_old;
 
 	struct sound_log_entry sounds[DAEMON_SOUND_LOG];
 	unsigned n_sounds, sounds_head;

@@ -75,17 +75,22 @@ cmdauth_canonical(const char *verb, const char *target, const char *request, siz
 	*out = NULL;
 	if (!verb || !target || !request)
 		return -EBADMSG;
+	/* A NUL would end a C string early: bytes after it would be unsigned. */
+	if (memchr(request, '\0', len))
+		return -EBADMSG;
 	root = cJSON_ParseWithLength(request, len);
 	if (!cJSON_IsObject(root)) {
 		cJSON_Delete(root);
 		return -EBADMSG;
 	}
-	cJSON_DeleteItemFromObjectCaseSensitive(root, "sig");
+	/* Duplicates are looked for before "sig" goes: with two, one would
+	 * stay in the signed text. */
 	r = sort_keys(root, 0);
 	if (r < 0) {
 		cJSON_Delete(root);
 		return r;
 	}
+	cJSON_DeleteItemFromObjectCaseSensitive(root, "sig");
 	body = cJSON_PrintUnformatted(root);
 	cJSON_Delete(root);
 	if (!body)

@@ -156,6 +156,30 @@ get_str(const struct conf *c, const struct conf_key *k, char *buf, size_t size)
 	snprintf(buf, size, "%s", cfield(c, k));
 }
 
+/* The SHA-256 of the broker certificate's public key (SubjectPublicKeyInfo)
+ * as 64 hex digits, as `openssl dgst -sha256` prints it; kept lower-case. */
+static int
+set_pin(struct conf *c, const struct conf_key *k, const char *v, char *why, size_t why_size)
+{
+	char pin[65];
+	size_t n = strlen(v);
+
+	if (n != 0 && n != 64)
+		return fail(why, why_size, "must be 64 hex digits (SHA-256) or empty");
+	for (size_t i = 0; i < n; i++) {
+		char ch = v[i];
+
+		if (ch >= 'A' && ch <= 'F')
+			ch = (char)(ch - 'A' + 'a');
+		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
+			return fail(why, why_size, "must be 64 hex digits (SHA-256) or empty");
+		pin[i] = ch;
+	}
+	pin[n] = '\0';
+	copy_field(field(c, k), k->size, pin);
+	return 0;
+}
+
 static int
 set_board_id(struct conf *c, const struct conf_key *k, const char *v, char *why, size_t why_size)
 {
@@ -171,6 +195,9 @@ set_board_id(struct conf *c, const struct conf_key *k, const char *v, char *why,
 				    "'%s' may only use lowercase letters, digits and '-'", v);
 	if (v[0] == '-')
 		return fail(why, why_size, "must not start with '-'");
+	/* teamboard/all/cmd/ addresses the whole fleet. */
+	if (strcmp(v, "all") == 0)
+		return fail(why, why_size, "'all' is reserved for fleet-wide commands");
 	return set_str(c, k, v, why, why_size);
 }
 
@@ -772,6 +799,7 @@ static const struct conf_key keys[] = {
 	STR("mqtt", "cafile", "", mqtt.cafile, 0),
 	STR("mqtt", "certfile", "", mqtt.certfile, 0),
 	STR("mqtt", "keyfile", "", mqtt.keyfile, 0),
+	{ "mqtt", "tls_pin", "", set_pin, get_str, FIELD(mqtt.tls_pin), 0, 0, NULL },
 	{ "mqtt", "max_payload", "64KiB", set_size, get_size, FIELD(mqtt.max_payload), KIB,
 	  16 * MIB, NULL },
 
@@ -819,6 +847,10 @@ static const struct conf_key keys[] = {
 
 	STR("admin", "key_file", "", admin.key_file, 0),
 	DUR("admin", "max_cmd_age", "60s", admin.max_cmd_age_usec, USEC_PER_SEC, DAY_USEC),
+
+	BOOL("homeassistant", "discovery", "false", homeassistant.discovery),
+	{ "homeassistant", "prefix", "homeassistant", set_word, get_str,
+	  FIELD(homeassistant.prefix), 1, 0, NULL },
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -932,6 +964,12 @@ validate(struct conf *c, const char *file, const int *lines, struct conf_error *
 	if (c->mqtt.tls && !c->mqtt.cafile[0])
 		return conf_error_set(err, file, AT("mqtt", "tls"), "mqtt.tls",
 				      "tls = true needs mqtt.cafile");
+	if (strpbrk(c->homeassistant.prefix, "+#") || c->homeassistant.prefix[0] == '/')
+		return conf_error_set(err, file, AT("homeassistant", "prefix"),
+				      "homeassistant.prefix", "must be a plain topic prefix");
+	if (c->mqtt.tls_pin[0] && !c->mqtt.tls)
+		return conf_error_set(err, file, AT("mqtt", "tls_pin"), "mqtt.tls_pin",
+				      "a pin needs tls = true");
 	if (c->mqtt.certfile[0] && !c->mqtt.keyfile[0])
 		return conf_error_set(err, file, AT("mqtt", "certfile"), "mqtt.certfile",
 				      "needs mqtt.keyfile too");

@@ -23,9 +23,11 @@
 
 #include "buttons.h"
 #include "cmd.h"
+#include "crypto.h"
 #include "ctl.h"
 #include "display.h"
 #include "gpio.h"
+#include "hass.h"
 #include "mqtt.h"
 #include "payload.h"
 #include "quiet.h"
@@ -44,6 +46,7 @@
 #define DEDUPE_KEEP_USEC        (48 * 3600 * USEC_PER_SEC)
 #define STATE_MIN_INTERVAL_USEC (200 * USEC_PER_MSEC)
 #define HEALTH_INTERVAL_USEC    (60 * USEC_PER_SEC)
+#define HEALTH_MIN_INTERVAL_USEC (2 * USEC_PER_SEC)
 #define RETENTION_FIRST_USEC    (60 * USEC_PER_SEC)
 #define RETENTION_INTERVAL_USEC (3600 * USEC_PER_SEC)
 #define STOP_TIMEOUT_USEC       (2 * USEC_PER_SEC)
@@ -57,6 +60,8 @@
 #define SETTING_INCIDENT    "incident_title"
 
 static void daemon_update(struct loop *loop, void *userdata);
+static int open_mqtt(struct daemon *d);
+static void reconnect_mqtt(struct daemon *d);
 
 static uint64_t
 min_u64(uint64_t a, uint64_t b)
@@ -773,6 +778,24 @@ is_command_topic(const struct daemon *d, const char *topic, const char **verb)
 }
 
 static void
+emit_discovery(void *userdata, const char *topic, const char *payload)
+{
+	struct daemon *d = userdata;
+
+	mqtt_publish(d->mqtt, topic, payload, strlen(payload), 1, true, NULL);
+}
+
+static void
+publish_discovery(struct daemon *d)
+{
+	if (!d->conf.homeassistant.discovery)
+		return;
+	if (hass_discovery(d->conf.homeassistant.prefix, d->conf.board.id, TEAMBOARD_VERSION,
+			   emit_discovery, d) < 0)
+		log_warning("Home Assistant discovery not sent: out of memory");
+}
+
+static void
 handle_command(struct daemon *d, const struct mqtt_message *msg, const char *verb)
 {
 	struct cmd_context ctx = { .origin = CMD_ORIGIN_MQTT };
@@ -805,6 +828,15 @@ on_mqtt_message(void *userdata, const struct mqtt_message *msg)
 
 	if (is_command_topic(d, msg->topic, &verb)) {
 		handle_command(d, msg, verb);
+		return;
+	}
+	if (d->conf.homeassistant.discovery &&
+	    strncmp(msg->topic, d->conf.homeassistant.prefix,
+		    strlen(d->conf.homeassistant.prefix)) == 0 &&
+	    strcmp(msg->topic + strlen(d->conf.homeassistant.prefix), "/status") == 0) {
+		if (hass_wants_discovery(d->conf.homeassistant.prefix, msg->topic, msg->payload,
+					 msg->len))
+			publish_discovery(d);
 		return;
 	}
 	/* A wide events filter ("#") also matches what boards publish; taking
@@ -840,6 +872,15 @@ publish_board_status(struct daemon *d, const char *state)
 	snprintf(d->status_state, sizeof(d->status_state), "%s", state);
 }
 
+/* What health reports as trouble, packed to notice a change. */
+static uint64_t
+health_key_now(const struct daemon *d)
+{
+	return (uint64_t)d->feed_stale | (uint64_t)d->clock_synced << 1 |
+	       (uint64_t)(gpio_errors(d->gpio) & 0xffffff) << 2 |
+	       (d->stats.store_errors & 0xffffffff) << 26;
+}
+
 static void
 publish_health(struct daemon *d)
 {
@@ -847,6 +888,8 @@ publish_health(struct daemon *d)
 
 	publish(d, "health", p, 1, true);
 	payload_free(p);
+	d->health_key = health_key_now(d);
+	d->health_last_usec = loop_now_usec(d->loop);
 }
 
 static void
@@ -862,6 +905,7 @@ on_mqtt_connected(void *userdata, bool session_present)
 	d->status_state[0] = '\0'; /* republish status */
 	d->state_pending = true;
 	publish_health(d);
+	publish_discovery(d);
 	daemon_touch(d);
 }
 
@@ -1043,6 +1087,7 @@ apply_view(struct daemon *d, const struct alerts_now *now)
 	enum sound repeating;
 
 	alerts_view(d->alerts, now, &view);
+	d->feed_stale = view.feed_stale;
 
 	/* A silence is for the sound of the moment: a new unacknowledged
 	 * alert is news and sounds again. */
@@ -1095,6 +1140,17 @@ write_outputs(struct daemon *d, uint64_t now)
 }
 
 static void
+health_on_change(struct daemon *d, uint64_t now_usec)
+{
+	uint64_t key = health_key_now(d);
+
+	if (key == d->health_key || !d->broker_connected ||
+	    now_usec < d->health_last_usec + HEALTH_MIN_INTERVAL_USEC)
+		return;
+	publish_health(d);
+}
+
+static void
 daemon_update(struct loop *loop, void *userdata)
 {
 	struct daemon *d = userdata;
@@ -1103,6 +1159,8 @@ daemon_update(struct loop *loop, void *userdata)
 	int r;
 
 	(void)loop;
+	if (d->mqtt_restart)
+		reconnect_mqtt(d);
 	alerts_tick(d->alerts, &now);
 	buttons_tick(d->buttons, now.mono_usec);
 
@@ -1127,6 +1185,7 @@ daemon_update(struct loop *loop, void *userdata)
 	write_outputs(d, now.mono_usec);
 	if (d->state_pending)
 		publish_state(d);
+	health_on_change(d, now.mono_usec);
 
 	r = store_flush(d->store);
 	if (r < 0)
@@ -1230,6 +1289,52 @@ reload(struct daemon *d)
 		log_error("Reload failed, keeping the running configuration: %s", why);
 }
 
+/* A new broker address, credentials or TLS settings need a new session:
+ * the old one ends cleanly (status "offline"), then a client with the new
+ * settings connects. Runs from daemon_update(), never inside a callback of
+ * the client it replaces (a reload may arrive as an MQTT command, whose
+ * reply goes out on the old session first). If the new client cannot even
+ * be set up (a TLS file went missing) the old settings come back. Records
+ * that were in flight are published again (same ids: consumers drop the
+ * copies). */
+static void
+reconnect_mqtt(struct daemon *d)
+{
+	struct alerts_now now = daemon_now(d);
+
+	d->mqtt_restart = false;
+	log_notice("Reload: [mqtt] changed; reconnecting to %s:%d", d->conf.mqtt.host,
+		   conf_mqtt_port(&d->conf));
+	if (d->mqtt) {
+		char topic[160];
+		char *offline = payload_board_status("offline", d->started_ms);
+
+		topic_for(d, "status", topic, sizeof(topic));
+		mqtt_stop(d->mqtt, topic, offline, STOP_TIMEOUT_USEC);
+		payload_free(offline);
+		mqtt_free(d->mqtt);
+		d->mqtt = NULL;
+	}
+	if (d->broker_connected)
+		alerts_broker(d->alerts, false, &now);
+	d->broker_connected = false;
+	d->n_inflight = 0;
+	d->outbox_cursor = 0;
+	if (open_mqtt(d) < 0 && d->mqtt_old) {
+		log_error("Reload: new [mqtt] settings unusable; back to %s", d->mqtt_old->host);
+		mqtt_free(d->mqtt);
+		d->mqtt = NULL;
+		memcpy(&d->conf.mqtt, d->mqtt_old, sizeof(d->conf.mqtt));
+		if (open_mqtt(d) < 0)
+			log_error("MQTT client could not be set up again; restart teamboardd");
+	}
+	if (d->mqtt_old)
+		explicit_bzero(d->mqtt_old, sizeof(*d->mqtt_old)); /* the old password */
+	free(d->mqtt_old);
+	d->mqtt_old = NULL;
+	daemon_touch(d);
+}
+
 void
 daemon_apply_conf(struct daemon *d, const struct conf *nc)
 {
@@ -1238,12 +1343,21 @@ daemon_apply_conf(struct daemon *d, const struct conf *nc)
 	if (strcmp(nc->board.id, d->conf.board.id) != 0 ||
 	    strcmp(nc->board.profile, d->conf.board.profile) != 0 ||
 	    nc->gpio.backend != d->conf.gpio.backend ||
-	    memcmp(&nc->mqtt, &d->conf.mqtt, sizeof(nc->mqtt)) != 0 ||
 	    strcmp(nc->store.path, d->conf.store.path) != 0 ||
 	    strcmp(nc->control.socket, d->conf.control.socket) != 0 ||
-	    memcmp(&nc->display, &d->conf.display, sizeof(nc->display)) != 0)
-		log_warning("Reload: [board], [gpio], [mqtt], [store] path, [control] and "
-			    "[display] changes take effect after a restart");
+	    memcmp(&nc->display, &d->conf.display, sizeof(nc->display)) != 0 ||
+	    memcmp(&nc->homeassistant, &d->conf.homeassistant, sizeof(nc->homeassistant)) != 0)
+		log_warning("Reload: [board], [gpio], [store] path, [control], [display] and "
+			    "[homeassistant] changes take effect after a restart");
+	/* Only a changed [mqtt] costs the broker session (after this update). */
+	if (memcmp(&nc->mqtt, &d->conf.mqtt, sizeof(nc->mqtt)) != 0) {
+		if (!d->mqtt_old)
+			d->mqtt_old = malloc(sizeof(*d->mqtt_old));
+		if (d->mqtt_old && !d->mqtt_restart)
+			memcpy(d->mqtt_old, &d->conf.mqtt, sizeof(*d->mqtt_old));
+		d->conf.mqtt = nc->mqtt;
+		d->mqtt_restart = true;
+	}
 
 	d->conf.alerts = nc->alerts;
 	d->conf.buttons = nc->buttons;
@@ -1326,14 +1440,21 @@ restore_state(struct daemon *d)
 static int
 open_mqtt(struct daemon *d)
 {
-	const char *subs[CONF_MAX_TOPICS + 2];
-	char cmd_topic[160], will_topic[160], client_id[160];
+	const char *subs[CONF_MAX_TOPICS + 3];
+	char cmd_topic[160], will_topic[160], client_id[160], hass_topic[160];
 	size_t n = 0;
 	int err = 0;
 	char *will = payload_board_status("lost", d->started_ms);
+	uint8_t pin[CRYPTO_SHA256_LEN];
+	bool have_pin = crypto_unhex(d->conf.mqtt.tls_pin, pin, sizeof(pin)) == 0;
 
 	for (unsigned i = 0; i < d->conf.mqtt.n_events_topics; i++)
 		subs[n++] = d->conf.mqtt.events_topics[i];
+	if (d->conf.homeassistant.discovery) {
+		/* Home Assistant's birth message: announce again when it starts. */
+		snprintf(hass_topic, sizeof(hass_topic), "%s/status", d->conf.homeassistant.prefix);
+		subs[n++] = hass_topic;
+	}
 	topic_for(d, "cmd/+", cmd_topic, sizeof(cmd_topic));
 	subs[n++] = cmd_topic;
 	subs[n++] = "teamboard/all/cmd/+";
@@ -1351,6 +1472,7 @@ open_mqtt(struct daemon *d)
 		.cafile = *d->conf.mqtt.cafile ? d->conf.mqtt.cafile : NULL,
 		.certfile = *d->conf.mqtt.certfile ? d->conf.mqtt.certfile : NULL,
 		.keyfile = *d->conf.mqtt.keyfile ? d->conf.mqtt.keyfile : NULL,
+		.tls_pin = have_pin ? pin : NULL,
 		.session_expiry_s = SESSION_EXPIRY_S,
 		.will_topic = will_topic,
 		.will_payload = will,
@@ -1389,9 +1511,6 @@ daemon_new(const struct conf *conf, const struct board_profile *profile, int *ex
 	d->clock_synced = clock_is_synced();
 
 	signal(SIGPIPE, SIG_IGN);
-	/* A write past RLIMIT_FSIZE (or a full quota) must fail with EFBIG,
-	 * which the store reports, not kill the board. */
-	signal(SIGXFSZ, SIG_IGN);
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
@@ -1534,6 +1653,7 @@ daemon_free(struct daemon *d)
 		payload_free(offline);
 		mqtt_free(d->mqtt);
 	}
+	free(d->mqtt_old);
 	ctl_free(d->ctl);
 	if (d->gpio) {
 		for (unsigned i = 0; i < BOARD_MAX_BUTTONS; i++)

@@ -21,6 +21,7 @@
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
 
+#include "crypto.h"
 #include "log.h"
 #include "loop.h"
 #include "mqtt.h"
@@ -68,6 +69,8 @@ struct mqtt {
 	unsigned connects; /* successful CONNACKs */
 	int sock_errno;    /* SO_ERROR of a failed connect */
 	char refusal[96];  /* CONNACK refusal, for the disconnect after it */
+	bool has_pin;
+	uint8_t pin[CRYPTO_SHA256_LEN]; /* broker public key's SHA-256 */
 
 	struct loop_io io;
 	int watched_fd; /* -1: not watching */
@@ -488,6 +491,25 @@ subscribe_all(struct mqtt *m)
 	}
 }
 
+/* The broker's certificate key against mqtt.tls_pin (the CA and the host
+ * name were verified by the handshake already). */
+static bool
+pin_matches(struct mqtt *m)
+{
+	uint8_t got[CRYPTO_SHA256_LEN];
+	char hex[2 * CRYPTO_SHA256_LEN + 1];
+
+	if (crypto_peer_spki_sha256(mosquitto_ssl_get(m->mosq), got) < 0) {
+		log_debug("mqtt: no broker certificate to check the pin against");
+		return false;
+	}
+	if (crypto_equal(got, m->pin, sizeof(got)))
+		return true;
+	crypto_hex(got, sizeof(got), hex);
+	log_debug("mqtt: broker public key sha256 %s does not match the pin", hex);
+	return false;
+}
+
 static void
 on_connect(struct mosquitto *mosq, void *userdata, int rc, int flags,
 	   const mosquitto_property *props)
@@ -514,6 +536,15 @@ on_connect(struct mosquitto *mosq, void *userdata, int rc, int flags,
 	}
 	if (m->stopping)
 		return;
+	if (m->has_pin && !pin_matches(m)) {
+		/* Not ours: leave before subscribing or publishing anything. The
+		 * disconnect callback reports the refusal and schedules a retry
+		 * with backoff, as for any refused connection. */
+		snprintf(m->refusal, sizeof(m->refusal),
+			 "TLS public-key pin mismatch (mqtt.tls_pin)");
+		mosquitto_disconnect(m->mosq);
+		return;
+	}
 	m->state = MQTT_CONNECTED;
 	m->failures = 0;
 	m->connects++;
@@ -752,6 +783,9 @@ mqtt_new(struct loop *loop, const struct mqtt_config *cfg, const struct mqtt_cal
 	m->userdata = userdata;
 	m->v5 = cfg->v5;
 	m->tls = cfg->tls;
+	m->has_pin = cfg->tls && cfg->tls_pin;
+	if (m->has_pin)
+		memcpy(m->pin, cfg->tls_pin, sizeof(m->pin));
 	m->port = cfg->port ? cfg->port : (cfg->tls ? 8883 : 1883);
 	m->keepalive_s = cfg->keepalive_s ? (int)cfg->keepalive_s : DEFAULT_KEEPALIVE_S;
 	if (m->keepalive_s < MIN_KEEPALIVE_S)

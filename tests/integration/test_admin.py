@@ -114,6 +114,17 @@ class RuntimeSettings(AdminTest):
         self.assertEqual(self.daemon.ok("config_get", key="alerts.ack_timeout")["alerts.ack_timeout"]["value"], "15m")
         self.assertEqual(self.daemon.read_log().count("Connected to broker"), connects)
         self.assertEqual(self.daemon.status()["broker"], "connected")
+        # A changed [mqtt] needs a new session: the board reconnects by itself.
+        with open(self.daemon.conf) as f:
+            text = f.read()
+        with open(self.daemon.conf, "w") as f:
+            f.write(text.replace("keepalive = 5s", "keepalive = 7s"))
+        r = self.command("reload")
+        self.assertEqual(r["status"], "ok", r)
+        wait_for(lambda: self.daemon.read_log().count("Connected to broker") == connects + 1, 10,
+                 "reconnect with the new [mqtt] settings")
+        wait_for(lambda: self.daemon.status()["broker"] == "connected", 10, "connected again")
+        self.assertEqual(self.command("ping")["status"], "ok")
 
 
 class QuietHoursVerb(AdminTest):
@@ -132,6 +143,17 @@ class QuietHoursVerb(AdminTest):
         wait_for(lambda: not self.daemon.status()["quiet"], 3, "quiet to end")
         got = self.daemon.ok("config_get", key="alerts.timezone")["alerts.timezone"]
         self.assertEqual((got["value"], got["source"]), ("Europe/Warsaw", "runtime"))
+
+    def test_quiet_suppresses_sound_and_its_end_reminds(self):
+        r = self.command("quiet_hours", windows="mon-sun 00:00-24:00", timezone="Europe/Moscow")
+        self.assertEqual(r["status"], "ok", r)
+        wait_for(lambda: self.daemon.status()["quiet"], 3, "board to be quiet")
+        self.send(created("T-9", priority="urgent"))
+        self.wait_lamp("amber", "slow")
+        self.assertNotIn("chirp", self.daemon.sounds())
+        # The window goes away while T-9 is unacknowledged: the board reminds.
+        self.command("quiet_hours", windows="")
+        wait_for(lambda: "chirp" in self.daemon.sounds(), 3, "reminder after quiet hours")
 
 
 class Stats(AdminTest):

@@ -355,6 +355,12 @@ static const struct bad bad_values[] = {
 	{ "admin", "key_file", NULL },
 	{ "admin", "max_cmd_age", "0" },
 	{ "admin", "max_cmd_age", "2d" },
+	{ "mqtt", "tls_pin", "abc" },
+	{ "mqtt", "tls_pin", "zz00000000000000000000000000000000000000000000000000000000000000" },
+	{ "board", "id", "all" },
+	{ "homeassistant", "discovery", "maybe" },
+	{ "homeassistant", "prefix", "home/#" },
+	{ "homeassistant", "prefix", "\"\"" },
 };
 
 /* Every key rejects bad values with the file, the line and the key. */
