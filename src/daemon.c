@@ -1511,6 +1511,9 @@ daemon_new(const struct conf *conf, const struct board_profile *profile, int *ex
 	d->clock_synced = clock_is_synced();
 
 	signal(SIGPIPE, SIG_IGN);
+	/* A write past RLIMIT_FSIZE (or a full quota) must fail with EFBIG,
+	 * which the store reports, not kill the board. */
+	signal(SIGXFSZ, SIG_IGN);
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);

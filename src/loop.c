@@ -93,13 +93,19 @@ tfd_program(struct loop *loop)
 	if (d == loop->tfd_deadline)
 		return;
 	if (d != UINT64_MAX) {
+		/* Relative, not TFD_TIMER_ABSTIME: libfaketime (the clock-step
+		 * tests) shifts absolute timerfd times by its realtime offset even
+		 * on CLOCK_MONOTONIC, which would stall or spin the loop. */
+		uint64_t now = clock_usec(CLOCK_MONOTONIC);
+		uint64_t rel = d > now ? d - now : 0;
+
 		/* An all-zero it_value would disarm instead of firing now. */
-		its.it_value.tv_sec = (time_t)(d / 1000000u);
-		its.it_value.tv_nsec = (long)(d % 1000000u) * 1000;
-		if (d == 0)
+		its.it_value.tv_sec = (time_t)(rel / 1000000u);
+		its.it_value.tv_nsec = (long)(rel % 1000000u) * 1000;
+		if (rel == 0)
 			its.it_value.tv_nsec = 1;
 	}
-	if (timerfd_settime(loop->tfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+	if (timerfd_settime(loop->tfd, 0, &its, NULL) == 0)
 		loop->tfd_deadline = d;
 	else
 		loop->tfd_deadline = UINT64_MAX;

@@ -233,6 +233,8 @@ payload_status(struct daemon *d)
 	}
 	cJSON_AddNumberToObject(o, "outbox_depth", (double)store_outbox_depth(d->store));
 	cJSON_AddBoolToObject(o, "clock_synced", d->clock_synced);
+	/* A failing database (full, read-only) must show where people look. */
+	cJSON_AddNumberToObject(o, "store_errors", (double)d->stats.store_errors);
 	add_time(o, "now", now.wall_ms);
 	return finish(o);
 }

@@ -13,7 +13,6 @@ between two sentinels belongs to the case.
 """
 import json
 import os
-import resource
 import socket
 import time
 
@@ -144,17 +143,20 @@ class HostileInput(BoardTest):
                          subject="x" * 100, customer="y" * 100)
                    for i in range(batch)]
             self.client.publish("helpdesk/support/events", evs)
-            if k % 20 == 19:
+            if k % (n // 5) == n // 5 - 1:
                 self.reports_until_sentinel()
                 rss.append(rss_kib())
         self.reports_until_sentinel()
         elapsed = time.monotonic() - t0
         st = self.daemon.status()
         self.assertEqual(st["counts"]["open"], n * batch)
-        print("\nflood: %d tickets in %.1f s, RSS KiB every 2000: %s" % (n * batch, elapsed, rss))
+        print("\nflood: %d tickets in %.1f s, RSS KiB every %d: %s"
+              % (n * batch, elapsed, n * batch // 5, rss))
+        if WRAP:
+            return  # valgrind's own memory dominates the RSS
         # Bounded: a ticket costs well under 4 KiB (a leak of the message
         # or of parsed JSON per event would cost more).
-        per_ticket = (rss[-1] - rss[0]) / (n * batch - 2000)
+        per_ticket = (rss[-1] - rss[0]) / (n * batch * 4 // 5)
         self.assertLess(per_ticket, 4.0, "KiB of RSS per open ticket")
         self.assertEqual(self.daemon.ctl("ping")["status"], "ok")
 
