@@ -25,6 +25,7 @@
 
 #define ACKS_DEFAULT_LIMIT  100
 #define ACKS_MAX_LIMIT      10000
+#define ACKS_MAX_OFFSET     1000000
 #define MUTE_DEFAULT_USEC   (60 * 60 * USEC_PER_SEC)
 #define MUTE_MAX_USEC       (7 * 24 * 3600 * USEC_PER_SEC)
 #define SIM_HOLD_DEFAULT_MS 100
@@ -283,14 +284,24 @@ verb_incident(struct request *r)
 struct acks_ctx {
 	struct request *r;
 	cJSON *list;
+	unsigned skip; /* records before the requested page */
+	unsigned count;
 };
 
 static void
 add_ack(void *userdata, const struct ack_record *a)
 {
 	struct acks_ctx *ctx = userdata;
-	char *p = payload_ack(a);
-	cJSON *doc = p ? cJSON_Parse(p) : NULL;
+	char *p;
+	cJSON *doc;
+
+	if (ctx->skip) {
+		ctx->skip--;
+		return;
+	}
+	p = payload_ack(a);
+	doc = p ? cJSON_Parse(p) : NULL;
+	ctx->count++;
 
 	payload_free(p);
 	if (doc)
@@ -302,19 +313,31 @@ verb_acks(struct request *r)
 {
 	int64_t since = 0, until = 0;
 	const char *agent = NULL;
-	unsigned limit = ACKS_DEFAULT_LIMIT;
+	unsigned limit = ACKS_DEFAULT_LIMIT, offset = 0;
 	struct acks_ctx ctx = { .r = r };
 	int n;
 
 	if (arg_time(r, "since", &since) < 0 || arg_time(r, "until", &until) < 0 ||
-	    arg_string(r, "agent", &agent) < 0 || arg_uint(r, "limit", ACKS_MAX_LIMIT, &limit) < 0)
+	    arg_string(r, "agent", &agent) < 0 ||
+	    arg_uint(r, "limit", ACKS_MAX_LIMIT, &limit) < 0 ||
+	    arg_uint(r, "offset", ACKS_MAX_OFFSET, &offset) < 0)
 		return -EINVAL;
 	if (limit == 0)
 		limit = ACKS_MAX_LIMIT;
+	/* Pages by position in the (since, until, agent) selection, newest
+	 * first: stable while no acks newer than the first page arrive (pass
+	 * the first page's "until" to keep it so). */
+	ctx.skip = offset;
 	ctx.list = cJSON_AddArrayToObject(r->data, "acks");
-	n = store_acks_query(r->d->store, since, until, agent, limit, add_ack, &ctx);
+	n = store_acks_query(r->d->store, since, until, agent, (size_t)limit + offset, add_ack,
+			     &ctx);
 	if (n < 0)
 		return fail(r, "could not read the ack log: %s", store_errmsg(r->d->store));
+	cJSON_AddNumberToObject(r->data, "offset", offset);
+	if (ctx.count == limit)
+		cJSON_AddNumberToObject(r->data, "next_offset", (double)offset + limit);
+	else
+		cJSON_AddNullToObject(r->data, "next_offset");
 	return 0;
 }
 

@@ -1102,15 +1102,15 @@ cmd_acks(struct ctx *x, const struct args *a, int from)
 {
 	struct optspec o[] = {
 		{ "--since", true, NULL }, { "--until", true, NULL }, { "--agent", true, NULL },
-		{ "--limit", true, NULL }, { "--csv", false, NULL },
+		{ "--limit", true, NULL }, { "--csv", false, NULL },  { "--offset", true, NULL },
 	};
 	char since[RFC3339_BUF], until[RFC3339_BUF];
 	const cJSON *data = NULL, *acks;
-	unsigned long limit = 0;
+	unsigned long limit = 0, offset = 0;
 	struct sbuf b = { 0 };
 	const char *pos[1];
 	cJSON *args, *root;
-	int n, r = parse_cmd("acks", a, from, o, 5, pos, 0, 0, &n);
+	int n, r = parse_cmd("acks", a, from, o, 6, pos, 0, 0, &n);
 
 	if (r)
 		return r;
@@ -1120,13 +1120,16 @@ cmd_acks(struct ctx *x, const struct args *a, int from)
 		return r;
 	if (o[3].value && !parse_uint_arg("--limit", o[3].value, 1000000, &limit, &r))
 		return r;
+	if (o[5].value && !parse_uint_arg("--offset", o[5].value, 1000000, &offset, &r))
+		return r;
 	if (o[4].value && x->json)
 		return usage_error("--csv and --json exclude each other");
 	args = cJSON_CreateObject();
 	if (!args || (o[0].value && !cJSON_AddStringToObject(args, "since", since)) ||
 	    (o[1].value && !cJSON_AddStringToObject(args, "until", until)) ||
 	    (o[2].value && !cJSON_AddStringToObject(args, "agent", o[2].value)) ||
-	    (o[3].value && !cJSON_AddNumberToObject(args, "limit", (double)limit)))
+	    (o[3].value && !cJSON_AddNumberToObject(args, "limit", (double)limit)) ||
+	    (o[5].value && !cJSON_AddNumberToObject(args, "offset", (double)offset)))
 		die_oom();
 	r = call(x, "acks", args, &root, &data);
 	if (r)
@@ -2070,7 +2073,7 @@ help(void)
 	       "\n"
 	       "Commands:\n"
 	       "  status                      board, lamps, buzzer, counts and open alerts\n"
-	       "  acks [--since T] [--until T] [--agent A] [--limit N] [--csv]\n"
+	       "  acks [--since T] [--until T] [--agent A] [--limit N] [--offset N] [--csv]\n"
 	       "                              the acknowledgement log; T is an RFC 3339 time\n"
 	       "                              or a duration meaning that long ago (24h)\n"
 	       "  ack [TICKET] [--agent A] [--all]\n"

@@ -180,6 +180,28 @@ class Stats(AdminTest):
         r = self.command("stats", window="forever")
         self.assertEqual(r["status"], "error")
 
+    def test_acks_filters_and_paging(self):
+        tickets = ["T-%d" % i for i in range(5)]
+        self.send(*[created(t) for t in tickets])
+        wait_for(lambda: self.daemon.status()["counts"]["unacked"] == 5, 5, "five alerts")
+        for i, t in enumerate(tickets):
+            self.daemon.ok("ack", ticket_id=t, agent="anna" if i % 2 else "bob")
+        until = now_iso(1)
+        seen, offset = [], 0
+        while offset is not None:
+            r = self.command("acks", limit=2, offset=offset, until=until)
+            self.assertEqual(r["status"], "ok", r)
+            self.assertLessEqual(len(r["data"]["acks"]), 2)
+            seen += [a["id"] for a in r["data"]["acks"]]
+            offset = r["data"]["next_offset"]
+        self.assertEqual(len(seen), 5)
+        self.assertEqual(len(set(seen)), 5)
+        self.assertEqual(seen, [a["id"] for a in self.daemon.ok("acks")["acks"]])
+        bob = self.command("acks", agent="bob")["data"]["acks"]
+        self.assertEqual(sorted(a["ticket_id"] for a in bob), ["T-0", "T-2", "T-4"])
+        self.assertEqual(self.command("acks", since=now_iso(60))["data"]["acks"], [])
+        self.assertEqual(self.command("acks", offset=-1)["status"], "error")
+
 
 KEY = b"correct horse battery staple"
 
@@ -295,3 +317,6 @@ class CtlAdminVerbs(AdminTest):
         self.assertRegex(out, r"erik\s+1\s+0\s")
         self.assertRegex(out, r"phone\s+high\s+1\s+0\s")
         self.ctl("stats", "--window", "soon", code=64)
+        page = json.loads(self.ctl("--json", "acks", "--limit", "1", "--offset", "1"))
+        self.assertEqual((page["acks"], page["offset"], page["next_offset"]), ([], 1, None))
+        self.ctl("acks", "--offset", "x", code=64)
