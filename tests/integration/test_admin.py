@@ -320,3 +320,17 @@ class CtlAdminVerbs(AdminTest):
         page = json.loads(self.ctl("--json", "acks", "--limit", "1", "--offset", "1"))
         self.assertEqual((page["acks"], page["offset"], page["next_offset"]), ([], 1, None))
         self.ctl("acks", "--offset", "x", code=64)
+
+
+class HealthOnChange(AdminTest):
+    daemon_conf = "[alerts]\nfeed_timeout = 2s\n"
+
+    def test_health_follows_feed_without_waiting_a_minute(self):
+        topic = "teamboard/%s/health" % BOARD
+        wait_for(lambda: self.client.on(topic), 5, "health on connect")
+        # No backend message for feed_timeout: the feed goes stale, and
+        # health says so long before its 60 s period.
+        wait_for(lambda: any(h["feed"] == "stale" for h in self.client.on(topic)), 8,
+                 "health with a stale feed")
+        self.send(event("heartbeat"))
+        wait_for(lambda: self.client.on(topic)[-1]["feed"] == "ok", 8, "health with the feed ok")
