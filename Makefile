@@ -204,6 +204,17 @@ install: all
 	install -m 0644 systemd/60-teamboard-gpio.rules $(DESTDIR)$(UDEVRULESDIR)/60-teamboard-gpio.rules
 	install -m 0644 systemd/teamboard-kiosk.service $(DESTDIR)$(SYSTEMDUNITDIR)/teamboard-kiosk.service
 
+# --- real kernel GPIO -------------------------------------------------------
+# The libgpiod backend against the kernel's gpio-sim in a qemu VM: Debian's
+# bookworm kernel, gpio-sim built from its sources, every shipped Pi profile.
+# Downloads ~230 MB once into .cache/hw/ (docs/hardware-tests.md).
+check-hw: DEPS_SET = build test hw
+check-hw: deps
+	$(MAKE) --no-print-directory all
+	$(Q)TEAMBOARD_BUILD=$(abspath $(B)) tests/hw/run
+
+.PHONY: check-hw
+
 # --- code quality -----------------------------------------------------------
 format:
 	clang-format -i src/*.c include/*.h tests/unit/*.c tests/fuzz/*.c

@@ -84,7 +84,7 @@ expect_error(const char *text, int line, const char *key)
 static void
 check_pi_wiring(const struct board_profile *p)
 {
-	static const char *const names[OUTPUT_COUNT] = { "GPIO17", "GPIO27", "GPIO22", "GPIO5",
+	static const char *const names[OUTPUT_COUNT] = { "GPIO17", "GPIO27", "GPIO22", "GPIO26",
 							 "GPIO23" };
 	unsigned i;
 
