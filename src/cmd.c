@@ -787,7 +787,8 @@ cmd_handle_ctx(struct daemon *d, const struct cmd_context *ctx, const char *verb
 		fail(&r, "unknown verb '%.40s'", verb);
 		goto done;
 	}
-	if (mqtt && v->acts && cJSON_IsString(transaction) && *transaction->valuestring &&
+	if (mqtt && v->acts && transaction && cJSON_IsString(transaction) &&
+	    *transaction->valuestring &&
 	    strlen(transaction->valuestring) + strlen(verb) < STORE_CMD_ID_MAX) {
 		char *stored = NULL;
 

@@ -860,6 +860,13 @@ on_mqtt_message(void *userdata, const struct mqtt_message *msg)
 	}
 	struct event_ctx ctx = { .d = d, .topic = msg->topic };
 	event_parse(msg->payload, msg->len, EVENT_MAX_PER_MESSAGE, on_event, on_event_reject, &ctx);
+	/* libmosquitto has already sent the PUBACK: commit now (WAL, no fsync:
+	 * cheap), so only a crash inside this handler can lose the message. */
+	int r = store_flush(d->store);
+	if (r < 0)
+		store_failed(d, "store the events of a message", r);
+	else
+		log_debug("Message committed");
 }
 
 static void

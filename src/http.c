@@ -160,7 +160,8 @@ sse_append(struct sse_client *c, const char *s, size_t n)
 		c->buf = nb;
 		c->cap = cap;
 	}
-	memcpy(c->buf + c->len, s, n);
+	if (n)
+		memcpy(c->buf + c->len, s, n);
 	c->len += n;
 	sse_wake(c);
 	return 0;

@@ -150,6 +150,8 @@ main(int argc, char **argv)
 	profile = calloc(1, sizeof(*profile));
 	if (!conf || !profile) {
 		log_error("Out of memory");
+		free(conf);
+		free(profile);
 		return 1;
 	}
 	if (load_config(config, conf, profile) < 0) {

@@ -969,7 +969,7 @@ human_status(struct ctx *x, const cJSON *data)
 static int
 cmd_status(struct ctx *x, const struct args *a, int from)
 {
-	const char *pos[1];
+	const char *pos[1] = { "" };
 	int n, r = parse_cmd("status", a, from, NULL, 0, pos, 0, 0, &n);
 
 	return r ? r : simple(x, "status", NULL, human_status, NULL);
@@ -985,7 +985,7 @@ human_ping(struct ctx *x, const cJSON *data)
 static int
 cmd_ping(struct ctx *x, const struct args *a, int from)
 {
-	const char *pos[1];
+	const char *pos[1] = { "" };
 	int n, r = parse_cmd("ping", a, from, NULL, 0, pos, 0, 0, &n);
 
 	return r ? r : simple(x, "ping", NULL, human_ping, NULL);
@@ -1108,7 +1108,7 @@ cmd_acks(struct ctx *x, const struct args *a, int from)
 	const cJSON *data = NULL, *acks;
 	unsigned long limit = 0, offset = 0;
 	struct sbuf b = { 0 };
-	const char *pos[1];
+	const char *pos[1] = { "" };
 	cJSON *args, *root;
 	int n, r = parse_cmd("acks", a, from, o, 6, pos, 0, 0, &n);
 
@@ -1178,7 +1178,7 @@ static int
 cmd_ack(struct ctx *x, const struct args *a, int from)
 {
 	struct optspec o[] = { { "--agent", true, NULL }, { "--all", false, NULL } };
-	const char *pos[1];
+	const char *pos[1] = { "" };
 	cJSON *args;
 	int n, r = parse_cmd("ack", a, from, o, 2, pos, 0, 1, &n);
 
@@ -1233,7 +1233,7 @@ cmd_for(struct ctx *x, const struct args *a, int from, const char *cmd,
 	void (*human)(struct ctx *, const cJSON *))
 {
 	struct optspec o[] = { { "--for", true, NULL } };
-	const char *pos[1];
+	const char *pos[1] = { "" };
 	cJSON *args;
 	int n, r = parse_cmd(cmd, a, from, o, 1, pos, 0, 0, &n);
 
@@ -1264,7 +1264,7 @@ static int
 cmd_plain(struct ctx *x, const struct args *a, int from, const char *cmd, const char *verb,
 	  const char *done)
 {
-	const char *pos[1];
+	const char *pos[1] = { "" };
 	int n, r = parse_cmd(cmd, a, from, NULL, 0, pos, 0, 0, &n);
 
 	return r ? r : simple(x, verb, NULL, NULL, done);
@@ -1291,7 +1291,7 @@ cmd_identify(struct ctx *x, const struct args *a, int from)
 static int
 cmd_incident(struct ctx *x, const struct args *a, int from)
 {
-	const char *pos[MAX_ARGS];
+	const char *pos[MAX_ARGS] = { "" };
 	struct sbuf title = { 0 };
 	cJSON *args;
 	int n, r = parse_cmd("incident", a, from, NULL, 0, pos, 1, MAX_ARGS, &n);
@@ -1375,7 +1375,7 @@ static int
 cmd_sim(struct ctx *x, const struct args *a, int from)
 {
 	struct optspec o[] = { { "--hold", true, NULL } };
-	const char *pos[2];
+	const char *pos[2] = { "", "" };
 	char done[96];
 	cJSON *args;
 	int n, r = parse_cmd("sim", a, from, o, 1, pos, 1, 2, &n);
@@ -1432,7 +1432,7 @@ cmd_sim(struct ctx *x, const struct args *a, int from)
 static int
 cmd_raw(struct ctx *x, const struct args *a, int from)
 {
-	const char *pos[2];
+	const char *pos[2] = { "", "" };
 	const cJSON *data = NULL;
 	cJSON *args = NULL, *root;
 	int n, r = parse_cmd("raw", a, from, NULL, 0, pos, 1, 2, &n);
@@ -1551,7 +1551,6 @@ watch_draw(struct watch *w)
 	used = 1;
 	if (!s) {
 		sb_puts(&b, "\n waiting for the first state from teamboardd…\033[K\n");
-		used += 2;
 	} else {
 		const char *broker = jstr(s, "broker"), *feed = jstr(s, "feed");
 
@@ -1740,7 +1739,7 @@ cmd_watch(struct ctx *x, const struct args *a, int from)
 	struct stat st;
 	sigset_t mask, old;
 	cJSON *root;
-	const char *pos[1];
+	const char *pos[1] = { "" };
 	char *line;
 	bool stdin_watch, redraw = true;
 	uint64_t next = 0;
@@ -1897,7 +1896,7 @@ human_config(struct ctx *x, const cJSON *data)
 static int
 cmd_config(struct ctx *x, const struct args *a, int from)
 {
-	const char *pos[3];
+	const char *pos[3] = { "", "", "" };
 	int n, r = parse_cmd("config", a, from, NULL, 0, pos, 1, 3, &n);
 	cJSON *args;
 
@@ -1948,7 +1947,7 @@ static int
 cmd_quiet_hours(struct ctx *x, const struct args *a, int from)
 {
 	struct optspec o[] = { { "--timezone", true, NULL }, { "--off", false, NULL } };
-	const char *pos[1];
+	const char *pos[1] = { "" };
 	int n, r = parse_cmd("quiet-hours", a, from, o, 2, pos, 0, 1, &n);
 	cJSON *args;
 
@@ -2021,7 +2020,7 @@ static int
 cmd_stats(struct ctx *x, const struct args *a, int from)
 {
 	struct optspec o[] = { { "--window", true, NULL } };
-	const char *pos[1];
+	const char *pos[1] = { "" };
 	uint64_t usec;
 	int n, r = parse_cmd("stats", a, from, o, 1, pos, 0, 0, &n);
 	cJSON *args;
