@@ -41,9 +41,19 @@ SAN ?=
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(LIBS_PKG) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(LIBS_PKG) 2>/dev/null)
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+# <math.h> (floor() in cmd.c) is an instruction on amd64 and arm64 but a libm
+# call on armhf: link libm ourselves, not through another library.
+PKG_LIBS += -lm
 
 CPPFLAGS += -Iinclude -D_GNU_SOURCE -DTEAMBOARD_VERSION='"$(VERSION)"' \
 	-DTEAMBOARD_BOARD_DIR='"$(DATADIR)/board"'
+# 32-bit targets (armhf: 32-bit Raspberry Pi OS) get a 64-bit time_t and
+# file offsets, so wall time and timers survive 2038 (glibc >= 2.34).
+TIME32 := $(shell printf '\043include <time.h>\nint x[sizeof(time_t) == 8 ? 1 : -1];\n' | \
+	$(CC) -x c -fsyntax-only - >/dev/null 2>&1 || echo 1)
+ifeq ($(TIME32),1)
+CPPFLAGS += -D_TIME_BITS=64 -D_FILE_OFFSET_BITS=64
+endif
 CFLAGS += -std=c17 $(OPT) $(WARN) $(SAN) $(PKG_CFLAGS) -MMD -MP
 LDFLAGS += $(SAN)
 
@@ -58,13 +68,19 @@ endif
 # Every module in src/ except the two programs goes into one static library
 # that the daemon, the CLI, the unit tests and the fuzzers link against.
 PROGRAM_SRCS := src/main.c src/teamboardctl.c
-LIB_SRCS := $(filter-out $(PROGRAM_SRCS),$(wildcard src/*.c))
+# libgpiod changed its API in 2.0 (Debian 13 / Pi OS trixie; 1.6 on
+# bookworm): exactly one backend is built, the one for the installed library.
+GPIOD_API := $(shell $(PKG_CONFIG) --atleast-version=2 libgpiod 2>/dev/null && echo 2 || echo 1)
+GPIOD_UNUSED := $(if $(filter 2,$(GPIOD_API)),src/gpio_gpiod.c,src/gpio_gpiod2.c)
+LIB_SRCS := $(filter-out $(PROGRAM_SRCS) $(GPIOD_UNUSED),$(wildcard src/*.c))
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(B)/obj/%.o) $(B)/obj/web_assets.o
 # The wall display's files (web/) are compiled in: no CDN, no files to install.
 WEB_FILES := $(sort $(wildcard web/*))
 LIB := $(B)/libteamboard.a
 
-UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+# test_gpio_gpiod2 links a fake libgpiod v2: only for the v2 build.
+UNIT_SRCS := $(filter-out $(if $(filter 2,$(GPIOD_API)),,tests/unit/test_gpio_gpiod2.c),\
+	$(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
 all: $(B)/teamboardd $(B)/teamboardctl
@@ -215,6 +231,21 @@ check-hw: deps
 
 .PHONY: check-hw
 
+# --- other platforms (docs/platforms.md) ------------------------------------
+# The libgpiod v2 build (Debian 13 / Pi OS trixie) and the whole suite in a
+# debootstrap root cached in .cache/trixie-root (needs root).
+check-trixie: DEPS_SET = root
+check-trixie: deps
+	$(Q)tools/check-in-root trixie
+
+# Cross builds for Raspberry Pi OS from Debian packages (sysroots cached in
+# .cache/cross-*); the unit tests run under qemu-user.
+cross-arm64 cross-armhf: DEPS_SET = cross
+cross-arm64 cross-armhf: deps
+	$(Q)tools/cross $(@:cross-%=%)
+
+.PHONY: check-trixie cross-arm64 cross-armhf
+
 # --- code quality -----------------------------------------------------------
 format:
 	clang-format -i src/*.c include/*.h tests/unit/*.c tests/fuzz/*.c
@@ -222,7 +253,7 @@ format:
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr -Iinclude --suppress=missingIncludeSystem src
-	clang-tidy --quiet src/*.c -- $(CPPFLAGS) -std=c17 $(PKG_CFLAGS)
+	clang-tidy --quiet $(filter-out $(GPIOD_UNUSED),$(wildcard src/*.c)) -- $(CPPFLAGS) -std=c17 $(PKG_CFLAGS)
 
 clean:
 	rm -rf build

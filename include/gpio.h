@@ -1,7 +1,9 @@
 /* gpio: the board's lines behind one small interface with two backends,
- * chosen by config (gpio.backend): `libgpiod` (gpio_gpiod.c, the only file
- * that includes <gpiod.h>) and `sim` (gpio_sim.c, an in-process chip driven
- * through the control socket). Values are logical: active-low is applied by
+ * chosen by config (gpio.backend): `libgpiod` and `sim` (gpio_sim.c, an
+ * in-process chip driven through the control socket). `libgpiod` is
+ * gpio_gpiod.c (v1 API) or gpio_gpiod2.c (v2 API): the Makefile builds the
+ * one matching the installed libgpiod, and only it includes <gpiod.h>.
+ * Callers never know which. Values are logical: active-low is applied by
  * the backend. Outputs are requested driven off (safe state).
  */
 #pragma once
@@ -38,6 +40,10 @@ struct gpio_line_info {
 
 struct gpio_ops {
 	const char *name;
+	/* true: open() asks the kernel to debounce each button for its
+	 * profile debounce_usec (libgpiod v2), so callers must not debounce
+	 * its edges again; false: edges are raw (libgpiod v1, sim) */
+	bool kernel_debounce;
 	/* requests the lines, sets g->priv; on failure releases everything
 	 * it took and fills `why` */
 	int (*open)(struct gpio *g, const struct board_profile *p, char *why, size_t why_size);

@@ -1511,6 +1511,11 @@ daemon_new(const struct conf *conf, const struct board_profile *profile, int *ex
 		return NULL;
 	d->conf = *conf;
 	d->profile = *profile;
+	/* A backend that debounces in the kernel needs each button's period:
+	 * the profile's, else [buttons] debounce. */
+	for (unsigned i = 0; i < d->profile.n_buttons; i++)
+		if (!d->profile.buttons[i].debounce_usec)
+			d->profile.buttons[i].debounce_usec = conf->buttons.debounce_usec;
 	d->reject_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(60 * USEC_PER_SEC, 10);
 	d->store_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(60 * USEC_PER_SEC, 5);
 	snprintf(d->topic_prefix, sizeof(d->topic_prefix), "teamboard/%s/", conf->board.id);
@@ -1550,7 +1555,7 @@ daemon_new(const struct conf *conf, const struct board_profile *profile, int *ex
 
 	const struct gpio_ops *ops =
 		conf->gpio.backend == GPIO_BACKEND_SIM ? &gpio_sim_ops : &gpio_gpiod_ops;
-	d->gpio = gpio_new(ops, profile, on_gpio_edge, d, why, sizeof(why));
+	d->gpio = gpio_new(ops, &d->profile, on_gpio_edge, d, why, sizeof(why));
 	if (!d->gpio) {
 		log_error("Failed to open GPIO lines (%s backend, profile %s): %s", ops->name,
 			  profile->path, why);
@@ -1576,7 +1581,9 @@ daemon_new(const struct conf *conf, const struct board_profile *profile, int *ex
 	buttons_config_from(&d->conf, &bc);
 	d->buttons = buttons_new(profile->n_buttons, &bc, on_gesture, d);
 	for (unsigned i = 0; d->buttons && i < profile->n_buttons; i++)
-		if (profile->buttons[i].debounce_usec)
+		if (ops->kernel_debounce) /* edges arrive debounced */
+			buttons_set_debounce(d->buttons, i, 0);
+		else if (profile->buttons[i].debounce_usec)
 			buttons_set_debounce(d->buttons, i, profile->buttons[i].debounce_usec);
 	if (!d->signals || !d->alerts || !d->buttons) {
 		log_error("Out of memory");

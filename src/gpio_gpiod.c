@@ -6,6 +6,13 @@
  * gpiochipN number (the Pi 5 renumbered its header chip). Each button is
  * its own event request, hence one fd per button.
  */
+/* libgpiod 1.6 hands struct timespec across its ABI (struct
+ * gpiod_line_event), and Debian 12's 32-bit build of it has a 32-bit time_t:
+ * this file must see the library's time_t even when the program is built
+ * with a 64-bit one (-D_TIME_BITS=64 on armhf). No time_t leaves this file. */
+#undef _TIME_BITS
+#undef _FILE_OFFSET_BITS
+
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>

@@ -233,7 +233,8 @@ sync_watch(struct mqtt *m)
 		return;
 	}
 	events = EPOLLIN;
-	if (mosquitto_want_write(m->mosq) && !(m->tls && m->state == MQTT_CONNECTING && m->out_idle))
+	if (mosquitto_want_write(m->mosq) &&
+	    !(m->tls && m->state == MQTT_CONNECTING && m->out_idle))
 		events |= EPOLLOUT;
 	if (fd == m->watched_fd && events == m->watched_events)
 		return;
