@@ -181,7 +181,7 @@ fuzz: deps
 		$(B)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=1024 \
 			-print_final_stats=1 $(B)/fuzz/corpus-$$t > $(B)/fuzz/$$t.log 2>&1 || \
 			{ tail -50 $(B)/fuzz/$$t.log; exit 1; }; \
-		grep -E 'stat::number_of_executed_runs' $(B)/fuzz/$$t.log; \
+		grep -E 'stat::number_of_executed_(runs|units)' $(B)/fuzz/$$t.log; \
 	done
 
 asan:

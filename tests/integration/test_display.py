@@ -511,7 +511,7 @@ class ClockTest(DisplayTest):
         b = browser.Browser(1280, 720)
         try:
             b.navigate(self.url("/?lang=pl"))
-            wait_for(lambda: b.eval("document.body.dataset.ready") == "1", 15, "page")
+            wait_for(lambda: b.eval("document.body && document.body.dataset.ready") == "1", 15, "page")
             wait_for(lambda: not b.eval("document.getElementById('notice').hidden"), 2, "clock notice")
             self.assertIn("nie jest zsynchronizowany", b.eval("document.getElementById('notice').textContent"))
             b.screenshot(os.path.join(SHOTS, "display-1280x720-pl-clock.png"))
