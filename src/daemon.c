@@ -1146,15 +1146,18 @@ write_outputs(struct daemon *d, uint64_t now)
 	}
 }
 
-static void
+/* Returns when to look again if a change must wait for the rate limit. */
+static uint64_t
 health_on_change(struct daemon *d, uint64_t now_usec)
 {
 	uint64_t key = health_key_now(d);
 
-	if (key == d->health_key || !d->broker_connected ||
-	    now_usec < d->health_last_usec + HEALTH_MIN_INTERVAL_USEC)
-		return;
+	if (key == d->health_key || !d->broker_connected)
+		return UINT64_MAX;
+	if (now_usec < d->health_last_usec + HEALTH_MIN_INTERVAL_USEC)
+		return d->health_last_usec + HEALTH_MIN_INTERVAL_USEC;
 	publish_health(d);
+	return UINT64_MAX;
 }
 
 static void
@@ -1162,7 +1165,7 @@ daemon_update(struct loop *loop, void *userdata)
 {
 	struct daemon *d = userdata;
 	struct alerts_now now = daemon_now(d);
-	uint64_t next;
+	uint64_t next, health_next;
 	int r;
 
 	(void)loop;
@@ -1192,14 +1195,14 @@ daemon_update(struct loop *loop, void *userdata)
 	write_outputs(d, now.mono_usec);
 	if (d->state_pending)
 		publish_state(d);
-	health_on_change(d, now.mono_usec);
+	health_next = health_on_change(d, now.mono_usec);
 
 	r = store_flush(d->store);
 	if (r < 0)
 		store_failed(d, "commit", r);
 	outbox_pump(d);
 
-	next = alerts_next_deadline(d->alerts);
+	next = min_u64(alerts_next_deadline(d->alerts), health_next);
 	next = min_u64(next, buttons_next_deadline(d->buttons));
 	next = min_u64(next, signals_next_change(d->signals, now.mono_usec));
 	if (d->muted_until_usec)
