@@ -19,6 +19,8 @@ DOCDIR ?= $(PREFIX)/share/doc/teamboard
 SYSTEMDUNITDIR ?= /lib/systemd/system
 SYSUSERSDIR ?= /usr/lib/sysusers.d
 UDEVRULESDIR ?= /lib/udev/rules.d
+TMPFILESDIR ?= /usr/lib/tmpfiles.d
+MANDIR ?= $(PREFIX)/share/man
 DESTDIR ?=
 
 B ?= build
@@ -218,6 +220,42 @@ install: all
 		> $(DESTDIR)$(SYSTEMDUNITDIR)/teamboard.service
 	install -m 0644 systemd/teamboard.sysusers $(DESTDIR)$(SYSUSERSDIR)/teamboard.conf
 	install -m 0644 systemd/60-teamboard-gpio.rules $(DESTDIR)$(UDEVRULESDIR)/60-teamboard-gpio.rules
+	install -d $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(MANDIR)/man8
+	install -m 0644 systemd/teamboard.tmpfiles $(DESTDIR)$(TMPFILESDIR)/teamboard.conf
+	install -m 0644 man/teamboardctl.1 $(DESTDIR)$(MANDIR)/man1/teamboardctl.1
+	install -m 0644 man/teamboard.conf.5 $(DESTDIR)$(MANDIR)/man5/teamboard.conf.5
+	install -m 0644 man/teamboardd.8 $(DESTDIR)$(MANDIR)/man8/teamboardd.8
+	install -m 0644 board/README.md $(DESTDIR)$(DOCDIR)/board-README.md
+	install -m 0644 board/wiring.svg $(DESTDIR)$(DOCDIR)/wiring.svg
+
+# A Debian package of the same tree (PREFIX=/usr), built with dpkg-deb from a
+# staging folder; dependencies from dpkg-shlibdeps (docs/packaging.md).
+deb: all
+	rm -rf $(B)/deb/root
+	$(MAKE) --no-print-directory install B=$(B) PREFIX=/usr DESTDIR=$(abspath $(B))/deb/root
+	$(Q)tools/mkdeb $(B)/deb/root $(B)
+
+# Installs that package with apt into a clean Debian 12 root (debootstrap,
+# cached in .cache/debroot/) and runs the installed daemon's checks there.
+check-deb: DEPS_SET = build deb
+check-deb: deps deb
+	$(Q)tests/deb/run $(B)
+
+# Every man page renders without a warning.
+check-man:
+	$(Q)for m in man/*.[158]; do \
+		w=$$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l $$m 2>&1 >/dev/null); \
+		if [ -n "$$w" ]; then echo "$$m: $$w"; exit 1; fi; \
+	done; echo "man: every page renders without warnings"
+
+# systemd's own review of the unit's sandbox: "OK" (exposure < 5.0) or better,
+# the score is in docs/packaging.md.
+check-security: check-systemd
+	$(Q)systemd-analyze security --offline=true --threshold=49 $(B)/systemd/teamboard.service \
+		| tail -1
+
+.PHONY: deb check-deb check-man check-security
 	install -m 0644 systemd/teamboard-kiosk.service $(DESTDIR)$(SYSTEMDUNITDIR)/teamboard-kiosk.service
 
 # --- real kernel GPIO -------------------------------------------------------
@@ -265,4 +303,4 @@ FORCE:
 
 .PHONY: FORCE all tests deps check check-unit check-integration check-systemd fuzz asan valgrind demo install format lint clean
 
--include $(shell find $(B) -name '*.d' 2>/dev/null)
+-include $(shell find $(B) -name '*.d' -type f 2>/dev/null)
