@@ -220,6 +220,7 @@ install: all
 		> $(DESTDIR)$(SYSTEMDUNITDIR)/teamboard.service
 	install -m 0644 systemd/teamboard.sysusers $(DESTDIR)$(SYSUSERSDIR)/teamboard.conf
 	install -m 0644 systemd/60-teamboard-gpio.rules $(DESTDIR)$(UDEVRULESDIR)/60-teamboard-gpio.rules
+	install -m 0644 systemd/teamboard-kiosk.service $(DESTDIR)$(SYSTEMDUNITDIR)/teamboard-kiosk.service
 	install -d $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
 		$(DESTDIR)$(MANDIR)/man8
 	install -m 0644 systemd/teamboard.tmpfiles $(DESTDIR)$(TMPFILESDIR)/teamboard.conf
