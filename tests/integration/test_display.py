@@ -273,6 +273,30 @@ class TokenTest(DisplayTest):
         self.assertIn(b"token", p.stderr)
 
 
+class PortTakenTest(DisplayTest):
+    """Another program holds the display's port: the board still runs."""
+
+    def setUp(self):
+        self.squatter = socket.socket()
+        self.squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.squatter.bind(("127.0.0.1", 0))
+        self.squatter.listen(1)
+        super().setUp()
+
+    def display_conf(self):
+        self.http_port = self.squatter.getsockname()[1]
+        return super().display_conf()
+
+    def tearDown(self):
+        super().tearDown()
+        self.squatter.close()
+
+    def test_board_runs_without_its_display(self):
+        self.assertIn("Wall display not started", self.daemon.read_log())
+        self.send(self.ticket("T-1"))
+        self.wait_lamp("amber", "slow")
+
+
 @unittest.skipIf(browser is None, "browser helper missing")
 class BrowserTest(DisplayTest):
     """The page in headless Chromium, one browser for the whole class."""
