@@ -53,6 +53,7 @@ struct daemon_stats {
 	uint64_t acks;
 	uint64_t escalations;
 	uint64_t store_errors;
+	uint64_t acks_refused; /* PUBACK >= 0x80 for an ack record */
 };
 
 struct daemon {
@@ -96,6 +97,7 @@ struct daemon {
 	bool clock_synced;
 	bool have_skew;
 	int64_t skew_ms;
+	int64_t deadline_offset_ms; /* estimate offset SLA deadlines are based on */
 
 	/* Outbox: rows handed to MQTT and not yet acknowledged. */
 	int64_t outbox_cursor;
@@ -130,6 +132,8 @@ struct daemon {
 	uint64_t errors_window_usec; /* error reports published ... */
 	unsigned errors_in_window;   /* ... in the current second */
 	struct log_ratelimit store_rl;
+	struct log_ratelimit gpio_rl;
+	unsigned gpio_read_errors; /* consecutive failures on a button fd */
 	char topic_prefix[96]; /* "teamboard/<board>/" */
 	int exit_code;
 };

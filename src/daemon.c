@@ -55,6 +55,8 @@
 #define MAX_INFLIGHT_MQTT       20
 #define ERRORS_PER_SEC          50
 #define TS_AHEAD_MAX_MS         (24 * 3600 * INT64_C(1000))
+#define GPIO_READ_ERRORS_MAX    100
+#define REBASE_MIN_MS           1000
 
 #define SETTING_MUTED_UNTIL "muted_until_ms"
 #define SETTING_INCIDENT    "incident_title"
@@ -128,6 +130,34 @@ daemon_now(const struct daemon *d)
 /* While our clock is unsynchronised, the backend's ts is the better clock.
  * Events can arrive late (queued by the broker while we were offline) but
  * never early, so the largest ts - wall seen is the best estimate. */
+/* How far the board's wall-clock estimate (daemon_now) is from the system
+ * clock. */
+static int64_t
+estimate_offset_ms(const struct daemon *d)
+{
+	return !d->clock_synced && d->have_skew ? d->skew_ms : 0;
+}
+
+/* SLA deadlines come from wall-clock dues mapped through the estimate. When
+ * the estimate itself gets better (first backend ts, clock synchronised),
+ * deadlines computed with the old one, such as tickets restored at boot
+ * with a stale fake-hwclock time, move with it. Sub-second changes are
+ * noise and wait until they add up. */
+static void
+follow_estimate(struct daemon *d)
+{
+	int64_t delta = estimate_offset_ms(d) - d->deadline_offset_ms;
+	struct alerts_now now;
+
+	if (delta > -REBASE_MIN_MS && delta < REBASE_MIN_MS)
+		return;
+	d->deadline_offset_ms += delta;
+	now = daemon_now(d);
+	log_info("Board time estimate corrected by %+" PRId64 " ms; SLA deadlines follow", delta);
+	alerts_rebase(d->alerts, delta, &now);
+	daemon_touch(d);
+}
+
 static void
 update_skew(struct daemon *d, const struct event *ev)
 {
@@ -143,6 +173,7 @@ update_skew(struct daemon *d, const struct event *ev)
 				 candidate);
 		d->skew_ms = candidate;
 		d->have_skew = true;
+		follow_estimate(d);
 	}
 }
 
@@ -154,6 +185,7 @@ recheck_clock(struct daemon *d)
 	if (synced != d->clock_synced) {
 		log_notice("Wall clock is %s", synced ? "synchronised" : "not synchronised");
 		d->clock_synced = synced;
+		follow_estimate(d);
 		daemon_touch(d);
 	}
 }
@@ -190,8 +222,8 @@ log_sound(struct daemon *d, enum sound s)
 }
 
 /* Feedback to a person pressing a button (ack, nack) always sounds: it
- * answers that person, not the floor. Everything else obeys mute,
- * silence and quiet hours. */
+ * answers that person, not the floor (see feedback()). Everything else
+ * obeys mute, silence and quiet hours. */
 static void
 play(struct daemon *d, enum sound s)
 {
@@ -204,6 +236,16 @@ play(struct daemon *d, enum sound s)
 	signals_play(d->signals, s, loop_now_usec(d->loop));
 	log_sound(d, s);
 	daemon_touch(d);
+}
+
+/* Ack/nack beeps answer a person pressing a button. A remote ack (MQTT,
+ * control socket, helpdesk assignment) gets its reply there instead, and
+ * must not beep on the floor, least of all in quiet hours. */
+static void
+feedback(struct daemon *d, enum ack_source source, enum sound s)
+{
+	if (source == ACK_SOURCE_BUTTON)
+		play(d, s);
 }
 
 /* --- alert engine effects ------------------------------------------------ */
@@ -402,15 +444,20 @@ daemon_ack(struct daemon *d, const char *ticket_id, bool all, const char *agent,
 		if (acked && i < max)
 			acked[i] = recs[i];
 	}
+	/* The acked state of the tickets is as durable as the records before
+	 * the beep: after a power cut they must not flash again. */
+	int synced = store_sync(d->store, now.wall_ms);
+	if (synced < 0)
+		store_failed(d, "save acknowledged tickets", synced);
 	d->stats.acks += t.n;
-	play(d, SOUND_ACK);
+	feedback(d, source, SOUND_ACK);
 	daemon_touch(d);
 	r = (int)t.n;
 	goto out;
 
 failed:
 	store_failed(d, "store an acknowledgement (not acknowledged)", r);
-	play(d, SOUND_NACK);
+	feedback(d, source, SOUND_NACK);
 	r = -EIO;
 out:
 	for (size_t i = 0; payloads && i < t.n; i++)
@@ -422,7 +469,7 @@ out:
 
 nothing:
 	free(t.items);
-	play(d, SOUND_NACK);
+	feedback(d, source, SOUND_NACK);
 	return -ENOENT;
 }
 
@@ -434,7 +481,7 @@ daemon_silence(struct daemon *d, uint64_t for_usec)
 	uint64_t now = loop_now_usec(d->loop);
 
 	d->silenced_until_usec = now + for_usec;
-	d->silenced_until_ms = time_wall_ms() + (int64_t)(for_usec / USEC_PER_MSEC);
+	d->silenced_until_ms = daemon_now(d).wall_ms + (int64_t)(for_usec / USEC_PER_MSEC);
 	signals_stop_sounds(d->signals, now);
 	log_info("Buzzer silenced for %" PRIu64 " s (alerts stay unacknowledged)",
 		 for_usec / USEC_PER_SEC);
@@ -448,7 +495,7 @@ daemon_mute(struct daemon *d, uint64_t for_usec)
 	char value[32];
 
 	d->muted_until_usec = now + for_usec;
-	d->muted_until_ms = time_wall_ms() + (int64_t)(for_usec / USEC_PER_MSEC);
+	d->muted_until_ms = daemon_now(d).wall_ms + (int64_t)(for_usec / USEC_PER_MSEC);
 	snprintf(value, sizeof(value), "%" PRId64, d->muted_until_ms);
 	if (store_setting_set(d->store, SETTING_MUTED_UNTIL, value) < 0)
 		log_warning("Failed to remember the mute; it ends at a restart");
@@ -603,9 +650,20 @@ on_gpio_readable(struct loop *loop, int fd, uint32_t revents, void *userdata)
 	(void)loop;
 	(void)revents;
 	r = gpio_dispatch(d->gpio, fd);
-	if (r < 0)
-		log_ratelimited(&d->store_rl, LOG_LEVEL_WARNING, "Failed to read button events: %s",
-				strerror(-r));
+	if (r >= 0) {
+		d->gpio_read_errors = 0;
+		return;
+	}
+	log_ratelimited(&d->gpio_rl, LOG_LEVEL_WARNING, "Failed to read button events: %s",
+			strerror(-r));
+	/* The fd is level-triggered: a line that keeps failing would spin. */
+	if (++d->gpio_read_errors >= GPIO_READ_ERRORS_MAX) {
+		for (unsigned i = 0; i < BOARD_MAX_BUTTONS; i++)
+			if (d->gpio_io[i].added && d->gpio_io[i].fd == fd)
+				loop_io_unwatch(loop, &d->gpio_io[i]);
+		log_error("Button line keeps failing (%s); no longer watched until restart",
+			  strerror(-r));
+	}
 }
 
 static void
@@ -736,13 +794,14 @@ on_event(void *userdata, const struct event *ev)
 	update_skew(d, ev);
 	now = daemon_now(d);
 	r = alerts_apply(d->alerts, ev, &now);
-	int m = store_event_mark(d->store, ev->id, now.wall_ms);
-	if (m < 0)
-		store_failed(d, "remember an event id", m);
 	if (r == -ENOSPC) {
+		/* Not marked seen: a redelivery may find room. */
 		report_reject(d, ctx->topic, ev->id, "too many open tickets; event dropped");
 		return;
 	}
+	int m = store_event_mark(d->store, ev->id, now.wall_ms);
+	if (m < 0)
+		store_failed(d, "remember an event id", m);
 	if (r == 1) {
 		d->stats.events_ignored++;
 		log_debug("Event %s (%s) ignored: older than the ticket's state or unknown ticket",
@@ -826,6 +885,15 @@ on_mqtt_message(void *userdata, const struct mqtt_message *msg)
 	struct alerts_now now = daemon_now(d);
 	const char *verb;
 
+	if (msg->len > d->conf.mqtt.max_payload) {
+		char reason[128];
+
+		snprintf(reason, sizeof(reason),
+			 "message of %zu bytes exceeds mqtt.max_payload (%zu bytes)", msg->len,
+			 d->conf.mqtt.max_payload);
+		report_reject(d, msg->topic, NULL, reason);
+		return;
+	}
 	if (is_command_topic(d, msg->topic, &verb)) {
 		handle_command(d, msg, verb);
 		return;
@@ -849,15 +917,6 @@ on_mqtt_message(void *userdata, const struct mqtt_message *msg)
 	d->stats.messages++;
 	alerts_feed_seen(d->alerts, &now);
 	daemon_touch(d);
-	if (msg->len > d->conf.mqtt.max_payload) {
-		char reason[128];
-
-		snprintf(reason, sizeof(reason),
-			 "message of %zu bytes exceeds mqtt.max_payload (%zu bytes)", msg->len,
-			 d->conf.mqtt.max_payload);
-		report_reject(d, msg->topic, NULL, reason);
-		return;
-	}
 	struct event_ctx ctx = { .d = d, .topic = msg->topic };
 	event_parse(msg->payload, msg->len, EVENT_MAX_PER_MESSAGE, on_event, on_event_reject, &ctx);
 	/* libmosquitto has already sent the PUBACK: commit now (WAL, no fsync:
@@ -941,6 +1000,8 @@ on_mqtt_published(void *userdata, int mid, bool ok)
 		if (d->inflight[i].mid != mid)
 			continue;
 		int64_t row = d->inflight[i].row_id;
+		if (!ok)
+			d->stats.acks_refused++;
 		if (!ok)
 			log_error("Broker refused ack record (outbox row %" PRId64
 				  "); check its ACL for teamboard/%s/acks",
@@ -1254,8 +1315,9 @@ on_retention(struct loop *loop, void *userdata)
 	/* Ages are wall-clock ages: with a clock stuck in 1970 or far ahead,
 	 * retention would keep or delete the wrong rows, so it waits. */
 	recheck_clock(d);
-	if (d->clock_synced)
-		r = store_retention(d->store, time_wall_ms(), d->conf.store.ack_retention_usec,
+	if (d->clock_synced || d->have_skew)
+		r = store_retention(d->store, daemon_now(d).wall_ms,
+				    d->conf.store.ack_retention_usec,
 				    d->conf.store.audit_retention_usec, DEDUPE_KEEP_USEC);
 	if (r >= 0 && d->clock_synced) {
 		int64_t now_ms = time_wall_ms();
@@ -1277,12 +1339,21 @@ on_clock_step(struct loop *loop, int64_t step_ms, void *userdata)
 	struct daemon *d = userdata;
 
 	(void)loop;
-	/* Alarms run on the monotonic clock and are unaffected; only
-	 * wall-clock schedules (quiet hours) and the sync state change. */
+	/* Alarms run on the monotonic clock: a step of a synchronised clock
+	 * changes none of them, only wall-clock schedules (quiet hours). */
 	log_notice("Wall clock stepped by %+" PRId64 " ms", step_ms);
-	/* backend time = our wall time + skew must not jump with our clock */
-	if (d->have_skew)
+	if (d->have_skew) {
+		/* backend time = our wall time + skew: the estimate holds */
 		d->skew_ms -= step_ms;
+		if (!d->clock_synced)
+			d->deadline_offset_ms -= step_ms;
+	} else if (!d->clock_synced) {
+		/* Nothing better known than our own clock, which just moved
+		 * (fake-hwclock, NTP): deadlines of restored tickets follow. */
+		struct alerts_now now = daemon_now(d);
+
+		alerts_rebase(d->alerts, step_ms, &now);
+	}
 	recheck_clock(d);
 	update_quiet(d);
 	daemon_touch(d);
@@ -1521,6 +1592,7 @@ daemon_new(const struct conf *conf, const struct board_profile *profile, int *ex
 			d->profile.buttons[i].debounce_usec = conf->buttons.debounce_usec;
 	d->reject_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(60 * USEC_PER_SEC, 10);
 	d->store_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(60 * USEC_PER_SEC, 5);
+	d->gpio_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(60 * USEC_PER_SEC, 5);
 	snprintf(d->topic_prefix, sizeof(d->topic_prefix), "teamboard/%s/", conf->board.id);
 	d->started_ms = time_wall_ms();
 	d->clock_synced = clock_is_synced();
@@ -1583,11 +1655,19 @@ daemon_new(const struct conf *conf, const struct board_profile *profile, int *ex
 	d->alerts = alerts_new(&ac, &alert_effects, d, &now);
 	buttons_config_from(&d->conf, &bc);
 	d->buttons = buttons_new(profile->n_buttons, &bc, on_gesture, d);
-	for (unsigned i = 0; d->buttons && i < profile->n_buttons; i++)
+	for (unsigned i = 0; d->buttons && i < profile->n_buttons; i++) {
+		bool pressed = false;
+
 		if (ops->kernel_debounce) /* edges arrive debounced */
 			buttons_set_debounce(d->buttons, i, 0);
 		else if (profile->buttons[i].debounce_usec)
 			buttons_set_debounce(d->buttons, i, profile->buttons[i].debounce_usec);
+		/* A button held (or jammed) since before start-up makes no edge:
+		 * start from its level so a stuck one is still reported. */
+		if (d->gpio->ops->get_button && d->gpio->ops->get_button(d->gpio, i, &pressed) == 0 &&
+		    pressed)
+			buttons_edge(d->buttons, i, true, now.mono_usec);
+	}
 	if (!d->signals || !d->alerts || !d->buttons) {
 		log_error("Out of memory");
 		goto fail;

@@ -268,6 +268,7 @@ payload_health(struct daemon *d)
 	cJSON_AddNumberToObject(ev, "duplicate", (double)d->stats.events_duplicate);
 	cJSON_AddNumberToObject(ev, "rejected", (double)d->stats.events_rejected);
 	cJSON_AddNumberToObject(o, "acks", (double)d->stats.acks);
+	cJSON_AddNumberToObject(o, "acks_refused_by_broker", (double)d->stats.acks_refused);
 	cJSON_AddNumberToObject(o, "escalations", (double)d->stats.escalations);
 	add_time(o, "at", now.wall_ms);
 	return finish(o);
