@@ -25,11 +25,12 @@ import sqlite3
 import subprocess
 import threading
 import time
+import unittest
 
 from tests.integration.harness import (BOARD, DAEMON, SLOW, WRAP, BoardTest, event, now_iso,
                                        wait_for)
 
-CYCLES = int(os.environ.get("TEAMBOARD_KILL_CYCLES", "6" if WRAP else "50"))
+CYCLES = int(os.environ.get("TEAMBOARD_KILL_CYCLES", "50"))
 MARK = "teamboard-test: run %d\n"
 
 
@@ -133,6 +134,9 @@ def quick_ctl(sock_path, verb, **args):
         return None
 
 
+# valgrind reports nothing for a killed process and its start-up alone
+# would take most of each cycle; ASan and the plain build run it.
+@unittest.skipIf(WRAP, "kill -9 leaves valgrind nothing to report")
 class KillNine(BoardTest):
 
     def test_kill_9_at_random_moments(self):
