@@ -56,8 +56,13 @@ class ClockSteps(BoardTest):
         os.unlink(self.fake_file)
 
     def step(self, spec):
-        with open(self.fake_file, "w") as f:
+        # Atomically: with FAKETIME_NO_CACHE the daemon reads the file at
+        # any moment, and libfaketime exits the process when it finds it
+        # empty or half-written (seen with Debian 13's libfaketime).
+        tmp = self.fake_file + ".new"
+        with open(tmp, "w") as f:
             f.write(spec + "\n")
+        os.replace(tmp, self.fake_file)
 
     def board_now_offset(self):
         """Board's wall clock minus ours, in seconds."""
