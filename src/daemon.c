@@ -1672,8 +1672,6 @@ daemon_new(const struct conf *conf, const struct board_profile *profile, int *ex
 		log_error("Out of memory");
 		goto fail;
 	}
-	/* Outputs are off (gpio_new); now show the floor every lamp works. */
-	signals_lamp_test(d->signals, STARTUP_LAMP_TEST_USEC, now.mono_usec);
 	restore_state(d);
 	update_quiet(d);
 
@@ -1733,6 +1731,11 @@ daemon_run(struct daemon *d)
 	sdnotify("READY=1");
 	sdnotify(status);
 	log_notice("teamboardd %s: board %s ready", TEAMBOARD_VERSION, d->conf.board.id);
+	/* Outputs are off (gpio_new); now show the floor every lamp works.
+	 * Timed from here, after the slow start-up steps (database check,
+	 * restore), so the whole test is seen. */
+	signals_lamp_test(d->signals, STARTUP_LAMP_TEST_USEC, time_mono_usec());
+	daemon_touch(d);
 	return loop_run(d->loop);
 }
 
