@@ -136,7 +136,16 @@ struct store_stat {
 	char priority[16]; /* "" for agent rows */
 	int64_t acks, breaches, median_ms, p90_ms;
 };
-enum store_stats_by { STORE_STATS_AGENT, STORE_STATS_CHANNEL };
+/* STORE_STATS_RESPONSE: per channel and priority, `acks` counts tickets
+ * answered in the window, median_ms/p90_ms their first-response time (from
+ * the ticket's first event to the reply event, backend ts). STORE_STATS_BREACH:
+ * `breaches` counts breach alerts raised in the window. */
+enum store_stats_by {
+	STORE_STATS_AGENT,
+	STORE_STATS_CHANNEL,
+	STORE_STATS_RESPONSE,
+	STORE_STATS_BREACH
+};
 int store_stats(struct store *s, enum store_stats_by by, int64_t since_ms, int64_t until_ms,
 		struct store_stat *rows, size_t max);
 

@@ -559,10 +559,19 @@ add_stats(struct request *r, const char *list_name, enum store_stats_by by, int6
 			cJSON_AddStringToObject(o, "channel", rows[i].key);
 			cJSON_AddStringToObject(o, "priority", rows[i].priority);
 		}
-		cJSON_AddNumberToObject(o, "acks", (double)rows[i].acks);
-		cJSON_AddNumberToObject(o, "breaches", (double)rows[i].breaches);
-		cJSON_AddNumberToObject(o, "median_ack_ms", (double)rows[i].median_ms);
-		cJSON_AddNumberToObject(o, "p90_ack_ms", (double)rows[i].p90_ms);
+		if (by == STORE_STATS_RESPONSE) {
+			cJSON_AddNumberToObject(o, "tickets", (double)rows[i].acks);
+			cJSON_AddNumberToObject(o, "median_first_response_ms",
+						(double)rows[i].median_ms);
+			cJSON_AddNumberToObject(o, "p90_first_response_ms", (double)rows[i].p90_ms);
+		} else if (by == STORE_STATS_BREACH) {
+			cJSON_AddNumberToObject(o, "breaches", (double)rows[i].breaches);
+		} else {
+			cJSON_AddNumberToObject(o, "acks", (double)rows[i].acks);
+			cJSON_AddNumberToObject(o, "breaches", (double)rows[i].breaches);
+			cJSON_AddNumberToObject(o, "median_ack_ms", (double)rows[i].median_ms);
+			cJSON_AddNumberToObject(o, "p90_ack_ms", (double)rows[i].p90_ms);
+		}
 		cJSON_AddItemToArray(list, o);
 	}
 	free(rows);
@@ -588,7 +597,9 @@ verb_stats(struct request *r)
 	data_time(r->data, "since", since);
 	data_time(r->data, "until", until);
 	if (add_stats(r, "agents", STORE_STATS_AGENT, since, until + 1) < 0 ||
-	    add_stats(r, "channels", STORE_STATS_CHANNEL, since, until + 1) < 0)
+	    add_stats(r, "channels", STORE_STATS_CHANNEL, since, until + 1) < 0 ||
+	    add_stats(r, "first_response", STORE_STATS_RESPONSE, since, until + 1) < 0 ||
+	    add_stats(r, "breaches", STORE_STATS_BREACH, since, until + 1) < 0)
 		return -EINVAL;
 	return 0;
 }

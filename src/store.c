@@ -129,6 +129,23 @@ static const char *const migrations[] = {
 	"CREATE INDEX cmd_nonces_at_ms ON cmd_nonces(at_ms);\n"
 	"ALTER TABLE acks ADD COLUMN channel TEXT NOT NULL DEFAULT '';\n"
 	"ALTER TABLE acks ADD COLUMN priority TEXT NOT NULL DEFAULT '';\n",
+	/* 3: SLA figures for stats, kept as long as acks */
+	"CREATE TABLE responses (\n"
+	"  ticket_id TEXT PRIMARY KEY,     -- first response to a ticket only\n"
+	"  channel TEXT NOT NULL,\n"
+	"  priority TEXT NOT NULL,\n"
+	"  created_ms INTEGER NOT NULL,    -- ts of the first event about it\n"
+	"  responded_ms INTEGER NOT NULL   -- ts of the event that answered it\n"
+	") WITHOUT ROWID;\n"
+	"CREATE INDEX responses_at ON responses(responded_ms);\n"
+	"CREATE TABLE breaches (\n"
+	"  ticket_id TEXT NOT NULL,\n"
+	"  raised_ms INTEGER NOT NULL,     -- when the breach alert was raised\n"
+	"  channel TEXT NOT NULL,\n"
+	"  priority TEXT NOT NULL,\n"
+	"  PRIMARY KEY (ticket_id, raised_ms)\n"
+	") WITHOUT ROWID;\n"
+	"CREATE INDEX breaches_at ON breaches(raised_ms);\n",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -183,6 +200,12 @@ enum stmt {
 	ST_RETAIN_NONCES,
 	ST_STATS_AGENTS,
 	ST_STATS_CHANNELS,
+	ST_RESPONSE_MARK,
+	ST_BREACH_MARK,
+	ST_STATS_RESPONSES,
+	ST_STATS_BREACHES,
+	ST_RETAIN_RESPONSES,
+	ST_RETAIN_BREACHES,
 	ST_COUNT
 };
 
@@ -263,6 +286,29 @@ static const char *const stmt_sql[ST_COUNT] = {
 		"max(CASE WHEN rn = (n + 1) / 2 THEN latency_ms END), "
 		"max(CASE WHEN rn = (9 * n + 9) / 10 THEN latency_ms END) "
 		"FROM w GROUP BY channel, priority ORDER BY channel, priority LIMIT ?3",
+	[ST_RESPONSE_MARK] = "INSERT OR IGNORE INTO responses (ticket_id, channel, priority, "
+			     "created_ms, responded_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+	[ST_BREACH_MARK] = "INSERT OR IGNORE INTO breaches (ticket_id, raised_ms, channel, "
+			   "priority) VALUES (?1, ?2, ?3, ?4)",
+	/* First-response time per channel and priority, nearest-rank as above. */
+	[ST_STATS_RESPONSES] =
+		"WITH w AS (SELECT channel, priority, "
+		"max(responded_ms - created_ms, 0) AS t, "
+		"row_number() OVER (PARTITION BY channel, priority "
+		"ORDER BY max(responded_ms - created_ms, 0)) AS rn, "
+		"count(*) OVER (PARTITION BY channel, priority) AS n "
+		"FROM responses WHERE responded_ms >= ?1 AND responded_ms < ?2) "
+		"SELECT channel, priority, n, 0, "
+		"max(CASE WHEN rn = (n + 1) / 2 THEN t END), "
+		"max(CASE WHEN rn = (9 * n + 9) / 10 THEN t END) "
+		"FROM w GROUP BY channel, priority ORDER BY channel, priority LIMIT ?3",
+	[ST_STATS_BREACHES] = "SELECT channel, priority, 0, count(*), 0, 0 FROM breaches "
+			      "WHERE raised_ms >= ?1 AND raised_ms < ?2 GROUP BY channel, priority "
+			      "ORDER BY channel, priority LIMIT ?3",
+	[ST_RETAIN_RESPONSES] = "DELETE FROM responses WHERE ticket_id IN (SELECT ticket_id "
+				"FROM responses WHERE responded_ms < ?1 LIMIT ?2)",
+	[ST_RETAIN_BREACHES] = "DELETE FROM breaches WHERE (ticket_id, raised_ms) IN (SELECT "
+			       "ticket_id, raised_ms FROM breaches WHERE raised_ms < ?1 LIMIT ?2)",
 };
 
 struct store {
@@ -1293,12 +1339,35 @@ int
 store_ticket_save(struct store *s, const struct ticket_snapshot *t)
 {
 	struct binder b;
+	int r;
 
 	if (!s || !t || !ticket_valid(t))
 		return -EINVAL;
 	b = binder_start(s, ST_TICKET_SAVE);
 	ticket_bind(&b, t);
-	return batch_write(s, &b, "ticket save");
+	r = batch_write(s, &b, "ticket save");
+	/* For stats: the first response and each breach, kept after the
+	 * ticket is gone (INSERT OR IGNORE keeps the first). */
+	if (r == 0 && t->responded) {
+		b = binder_start(s, ST_RESPONSE_MARK);
+		bind_text(&b, t->id);
+		bind_text(&b, (unsigned)t->channel < CHANNEL_COUNT ? channel_name(t->channel) : "");
+		bind_text(&b,
+			  (unsigned)t->priority < PRIORITY_COUNT ? priority_name(t->priority) : "");
+		bind_int(&b, t->created_ms);
+		bind_int(&b, t->last_ts_ms);
+		r = batch_write(s, &b, "response mark");
+	}
+	if (r == 0 && t->kind == ALERT_BREACHED) {
+		b = binder_start(s, ST_BREACH_MARK);
+		bind_text(&b, t->id);
+		bind_int(&b, t->raised_ms);
+		bind_text(&b, (unsigned)t->channel < CHANNEL_COUNT ? channel_name(t->channel) : "");
+		bind_text(&b,
+			  (unsigned)t->priority < PRIORITY_COUNT ? priority_name(t->priority) : "");
+		r = batch_write(s, &b, "breach mark");
+	}
+	return r;
 }
 
 int
@@ -1571,6 +1640,13 @@ store_retention(struct store *s, int64_t now_wall_ms, uint64_t ack_retention_use
 	/* A retention of 0 means keep forever. */
 	if (ack_retention_usec)
 		r = retain(s, ST_RETAIN_ACKS, cutoff_ms(now_wall_ms, ack_retention_usec), &total);
+	/* Response and breach records for stats live as long as acks. */
+	if (r == 0 && ack_retention_usec)
+		r = retain(s, ST_RETAIN_RESPONSES, cutoff_ms(now_wall_ms, ack_retention_usec),
+			   &total);
+	if (r == 0 && ack_retention_usec)
+		r = retain(s, ST_RETAIN_BREACHES, cutoff_ms(now_wall_ms, ack_retention_usec),
+			   &total);
 	if (r == 0 && audit_retention_usec)
 		r = retain(s, ST_RETAIN_AUDIT, cutoff_ms(now_wall_ms, audit_retention_usec),
 			   &total);
@@ -1698,7 +1774,10 @@ store_stats(struct store *s, enum store_stats_by by, int64_t since_ms, int64_t u
 		return -EINVAL;
 	if (max > INT_MAX)
 		max = INT_MAX;
-	b = binder_start(s, by == STORE_STATS_AGENT ? ST_STATS_AGENTS : ST_STATS_CHANNELS);
+	b = binder_start(s, by == STORE_STATS_AGENT      ? ST_STATS_AGENTS
+			    : by == STORE_STATS_CHANNEL  ? ST_STATS_CHANNELS
+			    : by == STORE_STATS_RESPONSE ? ST_STATS_RESPONSES
+							 : ST_STATS_BREACHES);
 	bind_int(&b, since_ms ? since_ms : INT64_MIN);
 	bind_int(&b, until_ms ? until_ms : INT64_MAX);
 	bind_int(&b, (int64_t)max);

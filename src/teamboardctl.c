@@ -2012,6 +2012,27 @@ human_stats(struct ctx *x, const cJSON *data)
 		stats_ms(&b, o, "p90_ack_ms");
 		sb_puts(&b, "\n");
 	}
+	sb_printf(&b, "\nFirst response (from the backend's event times)\n%-14s %-9s %7s %9s %9s\n",
+		  "CHANNEL", "PRIORITY", "TICKETS", "MEDIAN", "P90");
+	cJSON_ArrayForEach(o, jget(data, "first_response"))
+	{
+		sb_cell(&b, jstr(o, "channel") ? jstr(o, "channel") : "", 14, true);
+		sb_puts(&b, " ");
+		sb_cell(&b, jstr(o, "priority") ? jstr(o, "priority") : "", 9, true);
+		sb_printf(&b, " %7lld", jint(o, "tickets", 0));
+		stats_ms(&b, o, "median_first_response_ms");
+		stats_ms(&b, o, "p90_first_response_ms");
+		sb_puts(&b, "\n");
+	}
+	sb_printf(&b, "\nSLA breaches raised\n%-14s %-9s %8s\n", "CHANNEL", "PRIORITY",
+		  "BREACHES");
+	cJSON_ArrayForEach(o, jget(data, "breaches"))
+	{
+		sb_cell(&b, jstr(o, "channel") ? jstr(o, "channel") : "", 14, true);
+		sb_puts(&b, " ");
+		sb_cell(&b, jstr(o, "priority") ? jstr(o, "priority") : "", 9, true);
+		sb_printf(&b, " %8lld\n", jint(o, "breaches", 0));
+	}
 	fwrite(b.p, 1, b.len, stdout);
 	sb_free(&b);
 }

@@ -6,9 +6,10 @@ import hmac
 import json
 import os
 import signal
+import subprocess
 import uuid
 
-from tests.integration.harness import BOARD, BoardTest, event, now_iso, wait_for
+from tests.integration.harness import CTL, BOARD, BoardTest, event, now_iso, wait_for
 
 CMD = "teamboard/%s/cmd/" % BOARD
 REPLY = "teamboard/%s/reply/" % BOARD
@@ -179,6 +180,26 @@ class Stats(AdminTest):
         self.assertEqual(chans[("email", "low")]["breaches"], 0)
         r = self.command("stats", window="forever")
         self.assertEqual(r["status"], "error")
+
+    def test_first_response_and_breaches_per_channel(self):
+        self.send(created("T-1", channel="instagram", priority="high", ts=now_iso(-60)))
+        self.send(event("ticket.replied", "T-1", ts=now_iso(-15)))
+        self.send(event("sla.breached", "T-2", channel="phone", priority="urgent"))
+        self.wait_lamp("red", "slow")
+        def stats():
+            d = self.command("stats", window="1h")["data"]
+            return d if d["first_response"] and d["breaches"] else None
+        d = wait_for(stats, 5, "first response and breach in stats")
+        fr = {(x["channel"], x["priority"]): x for x in d["first_response"]}
+        self.assertEqual(fr[("instagram", "high")]["tickets"], 1)
+        self.assertAlmostEqual(fr[("instagram", "high")]["median_first_response_ms"], 45000,
+                               delta=50)
+        br = {(x["channel"], x["priority"]): x["breaches"] for x in d["breaches"]}
+        self.assertEqual(br, {("phone", "urgent"): 1})
+        out = subprocess.run([CTL, "-s", self.daemon.socket, "stats"], capture_output=True,
+                             text=True, timeout=20).stdout
+        self.assertRegex(out, r"instagram\s+high\s+1\s+45s")
+        self.assertRegex(out, r"phone\s+urgent\s+1\n")
 
     def test_acks_filters_and_paging(self):
         tickets = ["T-%d" % i for i in range(5)]
