@@ -10,6 +10,7 @@ wall time; a busy loop would use the whole window.
 """
 import os
 import resource
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -170,6 +171,7 @@ class Unreachable(unittest.TestCase):
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="teamboard-fault-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
         self.daemon = None
 
     def tearDown(self):
@@ -313,6 +315,7 @@ class DiskFaults(unittest.TestCase):
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="teamboard-disk-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
         self.broker = Broker(self.tmp)
         self.broker.start()
         self.client = Client(self.broker.port)
