@@ -266,7 +266,6 @@ check-security: check-systemd
 		| tail -1
 
 .PHONY: deb check-deb check-man check-security
-	install -m 0644 systemd/teamboard-kiosk.service $(DESTDIR)$(SYSTEMDUNITDIR)/teamboard-kiosk.service
 
 # --- real kernel GPIO -------------------------------------------------------
 # The libgpiod backend against the kernel's gpio-sim in a qemu VM: Debian's
