@@ -60,7 +60,7 @@ struct conf {
 		char cafile[CONF_PATH_MAX];
 		char certfile[CONF_PATH_MAX];
 		char keyfile[CONF_PATH_MAX];
-		char tls_pin[65]; /* "" or the broker key's SHA-256, hex */
+		char tls_pin[65];   /* "" or the broker key's SHA-256, hex */
 		size_t max_payload; /* bytes */
 	} mqtt;
 
@@ -75,8 +75,8 @@ struct conf {
 	} control;
 
 	struct {
-		char listen[128]; /* "" disables the HTTP server */
-		char language[8]; /* en | ru | pl | da */
+		char listen[128];               /* "" disables the HTTP server */
+		char language[8];               /* en | ru | pl | da */
 		char token_file[CONF_PATH_MAX]; /* "" = no access token */
 	} display;
 

@@ -134,7 +134,7 @@ struct daemon {
 	struct log_ratelimit store_rl;
 	struct log_ratelimit gpio_rl;
 	unsigned gpio_read_errors; /* consecutive failures on a button fd */
-	char topic_prefix[96]; /* "teamboard/<board>/" */
+	char topic_prefix[96];     /* "teamboard/<board>/" */
 	int exit_code;
 };
 

@@ -36,27 +36,27 @@
 #include "store.h"
 #include "timeutil.h"
 
-#define STARTUP_LAMP_TEST_USEC  (2 * USEC_PER_SEC)
-#define LAMP_TEST_USEC          (3 * USEC_PER_SEC)
-#define IDENTIFY_USEC           (10 * USEC_PER_SEC)
-#define BROKER_BLIND_USEC       (10 * USEC_PER_SEC)
-#define HOLD_USEC               (10 * USEC_PER_SEC)
-#define STUCK_USEC              (60 * USEC_PER_SEC)
-#define MAX_TICKETS             100000
-#define DEDUPE_KEEP_USEC        (48 * 3600 * USEC_PER_SEC)
-#define STATE_MIN_INTERVAL_USEC (200 * USEC_PER_MSEC)
-#define HEALTH_INTERVAL_USEC    (60 * USEC_PER_SEC)
+#define STARTUP_LAMP_TEST_USEC   (2 * USEC_PER_SEC)
+#define LAMP_TEST_USEC           (3 * USEC_PER_SEC)
+#define IDENTIFY_USEC            (10 * USEC_PER_SEC)
+#define BROKER_BLIND_USEC        (10 * USEC_PER_SEC)
+#define HOLD_USEC                (10 * USEC_PER_SEC)
+#define STUCK_USEC               (60 * USEC_PER_SEC)
+#define MAX_TICKETS              100000
+#define DEDUPE_KEEP_USEC         (48 * 3600 * USEC_PER_SEC)
+#define STATE_MIN_INTERVAL_USEC  (200 * USEC_PER_MSEC)
+#define HEALTH_INTERVAL_USEC     (60 * USEC_PER_SEC)
 #define HEALTH_MIN_INTERVAL_USEC (2 * USEC_PER_SEC)
-#define RETENTION_FIRST_USEC    (60 * USEC_PER_SEC)
-#define RETENTION_INTERVAL_USEC (3600 * USEC_PER_SEC)
-#define STOP_TIMEOUT_USEC       (2 * USEC_PER_SEC)
-#define CTL_MAX_CLIENTS         16
-#define SESSION_EXPIRY_S        (7 * 24 * 3600)
-#define MAX_INFLIGHT_MQTT       20
-#define ERRORS_PER_SEC          50
-#define TS_AHEAD_MAX_MS         (24 * 3600 * INT64_C(1000))
-#define GPIO_READ_ERRORS_MAX    100
-#define REBASE_MIN_MS           1000
+#define RETENTION_FIRST_USEC     (60 * USEC_PER_SEC)
+#define RETENTION_INTERVAL_USEC  (3600 * USEC_PER_SEC)
+#define STOP_TIMEOUT_USEC        (2 * USEC_PER_SEC)
+#define CTL_MAX_CLIENTS          16
+#define SESSION_EXPIRY_S         (7 * 24 * 3600)
+#define MAX_INFLIGHT_MQTT        20
+#define ERRORS_PER_SEC           50
+#define TS_AHEAD_MAX_MS          (24 * 3600 * INT64_C(1000))
+#define GPIO_READ_ERRORS_MAX     100
+#define REBASE_MIN_MS            1000
 
 #define SETTING_MUTED_UNTIL "muted_until_ms"
 #define SETTING_INCIDENT    "incident_title"
@@ -1056,8 +1056,8 @@ outbox_pump(struct daemon *d)
 		/* Logged before the publish, so no copy can reach the broker
 		 * unlogged (tests/integration/test_crash.py counts on it). */
 		log_debug("Publishing outbox row %" PRId64, rows[i].row_id);
-		r = mqtt_publish(d->mqtt, rows[i].topic, rows[i].payload, rows[i].payload_len,
-				     1, false, &mid);
+		r = mqtt_publish(d->mqtt, rows[i].topic, rows[i].payload, rows[i].payload_len, 1,
+				 false, &mid);
 		if (r < 0) {
 			for (; i < n; i++)
 				outbox_row_done(&rows[i]);
@@ -1664,8 +1664,8 @@ daemon_new(const struct conf *conf, const struct board_profile *profile, int *ex
 			buttons_set_debounce(d->buttons, i, profile->buttons[i].debounce_usec);
 		/* A button held (or jammed) since before start-up makes no edge:
 		 * start from its level so a stuck one is still reported. */
-		if (d->gpio->ops->get_button && d->gpio->ops->get_button(d->gpio, i, &pressed) == 0 &&
-		    pressed)
+		if (d->gpio->ops->get_button &&
+		    d->gpio->ops->get_button(d->gpio, i, &pressed) == 0 && pressed)
 			buttons_edge(d->buttons, i, true, now.mono_usec);
 	}
 	if (!d->signals || !d->alerts || !d->buttons) {

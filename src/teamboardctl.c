@@ -2024,8 +2024,7 @@ human_stats(struct ctx *x, const cJSON *data)
 		stats_ms(&b, o, "p90_first_response_ms");
 		sb_puts(&b, "\n");
 	}
-	sb_printf(&b, "\nSLA breaches raised\n%-14s %-9s %8s\n", "CHANNEL", "PRIORITY",
-		  "BREACHES");
+	sb_printf(&b, "\nSLA breaches raised\n%-14s %-9s %8s\n", "CHANNEL", "PRIORITY", "BREACHES");
 	cJSON_ArrayForEach(o, jget(data, "breaches"))
 	{
 		sb_cell(&b, jstr(o, "channel") ? jstr(o, "channel") : "", 14, true);
