@@ -94,6 +94,15 @@ int gpio_describe(const struct gpio_ops *ops, const struct board_profile *p,
 		  struct gpio_line_info *info, size_t max, char *why, size_t why_size);
 
 /* --- Shared between gpio.c and the backends only. --- */
+
+/* The profile's section name of an output: "lamp.red", ..., "buzzer". */
+const char *gpio_role_name(enum output o);
+/* Formats a failure reason into why (NULL-safe), for ops->open. */
+void gpio_why(char *why, size_t why_size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* " (is the user in the 'gpio' group?)" for EACCES/EPERM, else "". */
+const char *gpio_access_hint(int err);
+
 struct gpio {
 	const struct gpio_ops *ops;
 	struct board_profile profile;

@@ -1,10 +1,43 @@
 /* gpio: the backend-independent half of the GPIO interface (see gpio.h). */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gpio.h"
+
+const char *
+gpio_role_name(enum output o)
+{
+	static const char *const names[OUTPUT_COUNT] = {
+		[OUTPUT_RED] = "lamp.red",     [OUTPUT_AMBER] = "lamp.amber",
+		[OUTPUT_GREEN] = "lamp.green", [OUTPUT_BLUE] = "lamp.blue",
+		[OUTPUT_BUZZER] = "buzzer",
+	};
+
+	return (unsigned)o < OUTPUT_COUNT ? names[o] : "unknown";
+}
+
+void
+gpio_why(char *why, size_t why_size, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!why || !why_size)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, why_size, fmt, ap);
+	va_end(ap);
+}
+
+const char *
+gpio_access_hint(int err)
+{
+	if (err == EACCES || err == EPERM)
+		return " (is the user in the 'gpio' group?)";
+	return "";
+}
 
 const struct gpio_ops *
 gpio_backend(const char *name)
@@ -189,11 +222,6 @@ int
 gpio_describe(const struct gpio_ops *ops, const struct board_profile *p,
 	      struct gpio_line_info *info, size_t max, char *why, size_t why_size)
 {
-	static const char *const output_role[OUTPUT_COUNT] = {
-		[OUTPUT_RED] = "lamp.red",     [OUTPUT_AMBER] = "lamp.amber",
-		[OUTPUT_GREEN] = "lamp.green", [OUTPUT_BLUE] = "lamp.blue",
-		[OUTPUT_BUZZER] = "buzzer",
-	};
 	size_t n = 0;
 	int r;
 
@@ -215,7 +243,7 @@ gpio_describe(const struct gpio_ops *ops, const struct board_profile *p,
 		if (n == max)
 			return -ENOBUFS;
 		memset(&info[n], 0, sizeof(info[n]));
-		snprintf(info[n].role, sizeof(info[n].role), "%s", output_role[o]);
+		snprintf(info[n].role, sizeof(info[n].role), "%s", gpio_role_name(o));
 		info[n].want = &p->outputs[o];
 		info[n].is_output = true; /* what the role wants; backends report the kernel's */
 		n++;

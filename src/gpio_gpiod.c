@@ -15,7 +15,6 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,34 +42,6 @@ struct gpiod_state {
 	int btn_fd[BOARD_MAX_BUTTONS];
 	bool btn_level[BOARD_MAX_BUTTONS]; /* last level reported */
 };
-
-static const char *const output_role[OUTPUT_COUNT] = {
-	[OUTPUT_RED] = "lamp.red",   [OUTPUT_AMBER] = "lamp.amber", [OUTPUT_GREEN] = "lamp.green",
-	[OUTPUT_BLUE] = "lamp.blue", [OUTPUT_BUZZER] = "buzzer",
-};
-
-static void why_set(char *why, size_t why_size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void
-why_set(char *why, size_t why_size, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!why || !why_size)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, why_size, fmt, ap);
-	va_end(ap);
-}
-
-static const char *
-access_hint(int err)
-{
-	if (err == EACCES || err == EPERM)
-		return " (is the user in the 'gpio' group?)";
-	return "";
-}
 
 /* "GPIO24 (offset 24)" or "offset 24" when the line has no name. */
 static void
@@ -124,13 +95,14 @@ open_chip(const struct board_profile *p, char *why, size_t why_size, int *err)
 		*err = errno ? errno : ENODEV;
 		if (*err == ENOENT) {
 			list_chips(chips, sizeof(chips));
-			why_set(why, why_size,
+			gpio_why(
+				why, why_size,
 				"chip '%s' not found: no GPIO chip has this label (chips here: %s)",
 				p->chip_label, chips);
 			*err = ENODEV;
 		} else {
-			why_set(why, why_size, "chip '%s': cannot open GPIO chips: %s%s",
-				p->chip_label, strerror(*err), access_hint(*err));
+			gpio_why(why, why_size, "chip '%s': cannot open GPIO chips: %s%s",
+				 p->chip_label, strerror(*err), gpio_access_hint(*err));
 		}
 		return NULL;
 	}
@@ -140,15 +112,16 @@ open_chip(const struct board_profile *p, char *why, size_t why_size, int *err)
 			return chip;
 		*err = errno ? errno : ENODEV;
 		if (*err == ENOENT)
-			why_set(why, why_size, "chip '%s' not found", p->chip_path);
+			gpio_why(why, why_size, "chip '%s' not found", p->chip_path);
 		else if (*err == ENOTTY || *err == ENODEV)
-			why_set(why, why_size, "chip '%s' is not a GPIO chip device", p->chip_path);
+			gpio_why(why, why_size, "chip '%s' is not a GPIO chip device",
+				 p->chip_path);
 		else
-			why_set(why, why_size, "chip '%s': cannot open: %s%s", p->chip_path,
-				strerror(*err), access_hint(*err));
+			gpio_why(why, why_size, "chip '%s': cannot open: %s%s", p->chip_path,
+				 strerror(*err), gpio_access_hint(*err));
 		return NULL;
 	}
-	why_set(why, why_size, "board profile names no chip ([chip] label or path)");
+	gpio_why(why, why_size, "board profile names no chip ([chip] label or path)");
 	*err = EINVAL;
 	return NULL;
 }
@@ -165,15 +138,15 @@ find_line(struct gpiod_state *s, const char *role, const struct board_line *bl, 
 			return line;
 		*err = errno ? errno : ENOENT;
 		if (*err == ENOENT)
-			why_set(why, why_size, "%s: line '%s' not found on chip '%s'", role,
-				bl->name, s->chip_desc);
+			gpio_why(why, why_size, "%s: line '%s' not found on chip '%s'", role,
+				 bl->name, s->chip_desc);
 		else
-			why_set(why, why_size, "%s: cannot look up line '%s' on chip '%s': %s",
-				role, bl->name, s->chip_desc, strerror(*err));
+			gpio_why(why, why_size, "%s: cannot look up line '%s' on chip '%s': %s",
+				 role, bl->name, s->chip_desc, strerror(*err));
 		return NULL;
 	}
 	if (bl->offset < 0) {
-		why_set(why, why_size, "%s: neither line name nor offset given", role);
+		gpio_why(why, why_size, "%s: neither line name nor offset given", role);
 		*err = EINVAL;
 		return NULL;
 	}
@@ -182,12 +155,12 @@ find_line(struct gpiod_state *s, const char *role, const struct board_line *bl, 
 		return line;
 	*err = errno ? errno : EINVAL;
 	if (*err == EINVAL)
-		why_set(why, why_size, "%s: offset %d not on chip '%s' (%s has %u lines)", role,
-			bl->offset, s->chip_desc, gpiod_chip_name(s->chip),
-			gpiod_chip_num_lines(s->chip));
+		gpio_why(why, why_size, "%s: offset %d not on chip '%s' (%s has %u lines)", role,
+			 bl->offset, s->chip_desc, gpiod_chip_name(s->chip),
+			 gpiod_chip_num_lines(s->chip));
 	else
-		why_set(why, why_size, "%s: cannot get line at offset %d on chip '%s': %s", role,
-			bl->offset, s->chip_desc, strerror(*err));
+		gpio_why(why, why_size, "%s: cannot get line at offset %d on chip '%s': %s", role,
+			 bl->offset, s->chip_desc, strerror(*err));
 	return NULL;
 }
 
@@ -224,15 +197,15 @@ request_failed(struct gpiod_state *s, const char *role, struct gpiod_line *line,
 		/* the cached line info predates the other user's request */
 		gpiod_line_update(line);
 		consumer = gpiod_line_consumer(line);
-		why_set(why, why_size, "%s: line %s on %s is busy (used by '%s')", role, desc,
-			gpiod_chip_name(s->chip), consumer ? consumer : "?");
+		gpio_why(why, why_size, "%s: line %s on %s is busy (used by '%s')", role, desc,
+			 gpiod_chip_name(s->chip), consumer ? consumer : "?");
 	} else if (err == EINVAL && bl->bias != BIAS_AS_IS) {
-		why_set(why, why_size,
-			"%s: cannot request line %s on %s: %s (bias needs Linux 5.5 or later)",
-			role, desc, gpiod_chip_name(s->chip), strerror(err));
+		gpio_why(why, why_size,
+			 "%s: cannot request line %s on %s: %s (bias needs Linux 5.5 or later)",
+			 role, desc, gpiod_chip_name(s->chip), strerror(err));
 	} else {
-		why_set(why, why_size, "%s: cannot request line %s on %s: %s%s", role, desc,
-			gpiod_chip_name(s->chip), strerror(err), access_hint(err));
+		gpio_why(why, why_size, "%s: cannot request line %s on %s: %s%s", role, desc,
+			 gpiod_chip_name(s->chip), strerror(err), gpio_access_hint(err));
 	}
 }
 
@@ -255,13 +228,13 @@ gpiod_open(struct gpio *g, const struct board_profile *p, char *why, size_t why_
 	int err = 0;
 
 	if (p->n_buttons > BOARD_MAX_BUTTONS) {
-		why_set(why, why_size, "profile has %u buttons, at most %d", p->n_buttons,
-			BOARD_MAX_BUTTONS);
+		gpio_why(why, why_size, "profile has %u buttons, at most %d", p->n_buttons,
+			 BOARD_MAX_BUTTONS);
 		return -EINVAL;
 	}
 	s = calloc(1, sizeof(*s));
 	if (!s) {
-		why_set(why, why_size, "out of memory");
+		gpio_why(why, why_size, "out of memory");
 		return -ENOMEM;
 	}
 	for (unsigned i = 0; i < BOARD_MAX_BUTTONS; i++)
@@ -278,14 +251,14 @@ gpiod_open(struct gpio *g, const struct board_profile *p, char *why, size_t why_
 
 		if (!bl->present)
 			continue;
-		line = find_line(s, output_role[o], bl, why, why_size, &err);
+		line = find_line(s, gpio_role_name(o), bl, why, why_size, &err);
 		if (!line)
 			goto fail;
 		/* Default 0 is logical: with active_low the line goes high,
 		 * i.e. the lamp is off from the first instant. */
 		if (gpiod_line_request_output_flags(line, CONSUMER, request_flags(bl), 0) < 0) {
 			err = errno;
-			request_failed(s, output_role[o], line, bl, err, why, why_size);
+			request_failed(s, gpio_role_name(o), line, bl, err, why, why_size);
 			goto fail;
 		}
 		s->out[o] = line;

@@ -15,7 +15,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,34 +53,6 @@ struct gpiod2_state {
 	struct gpiod_edge_event_buffer *events;
 	unsigned long lost; /* edges the kernel dropped (seqno gaps) */
 };
-
-static const char *const output_role[OUTPUT_COUNT] = {
-	[OUTPUT_RED] = "lamp.red",   [OUTPUT_AMBER] = "lamp.amber", [OUTPUT_GREEN] = "lamp.green",
-	[OUTPUT_BLUE] = "lamp.blue", [OUTPUT_BUZZER] = "buzzer",
-};
-
-static void why_set(char *why, size_t why_size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void
-why_set(char *why, size_t why_size, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!why || !why_size)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, why_size, fmt, ap);
-	va_end(ap);
-}
-
-static const char *
-access_hint(int err)
-{
-	if (err == EACCES || err == EPERM)
-		return " (is the user in the 'gpio' group?)";
-	return "";
-}
 
 static int
 is_gpiochip_entry(const struct dirent *e)
@@ -155,10 +126,11 @@ open_chip(const struct board_profile *p, char *why, size_t why_size, int *err)
 		if (chip)
 			return chip;
 		if (*err == EACCES || *err == EPERM) {
-			why_set(why, why_size, "chip '%s': cannot open GPIO chips: %s%s",
-				p->chip_label, strerror(*err), access_hint(*err));
+			gpio_why(why, why_size, "chip '%s': cannot open GPIO chips: %s%s",
+				 p->chip_label, strerror(*err), gpio_access_hint(*err));
 		} else {
-			why_set(why, why_size,
+			gpio_why(
+				why, why_size,
 				"chip '%s' not found: no GPIO chip has this label (chips here: %s)",
 				p->chip_label, chips);
 			*err = ENODEV;
@@ -171,15 +143,16 @@ open_chip(const struct board_profile *p, char *why, size_t why_size, int *err)
 			return chip;
 		*err = errno ? errno : ENODEV;
 		if (*err == ENOENT)
-			why_set(why, why_size, "chip '%s' not found", p->chip_path);
+			gpio_why(why, why_size, "chip '%s' not found", p->chip_path);
 		else if (*err == ENOTTY || *err == ENODEV || *err == EINVAL)
-			why_set(why, why_size, "chip '%s' is not a GPIO chip device", p->chip_path);
+			gpio_why(why, why_size, "chip '%s' is not a GPIO chip device",
+				 p->chip_path);
 		else
-			why_set(why, why_size, "chip '%s': cannot open: %s%s", p->chip_path,
-				strerror(*err), access_hint(*err));
+			gpio_why(why, why_size, "chip '%s': cannot open: %s%s", p->chip_path,
+				 strerror(*err), gpio_access_hint(*err));
 		return NULL;
 	}
-	why_set(why, why_size, "board profile names no chip ([chip] label or path)");
+	gpio_why(why, why_size, "board profile names no chip ([chip] label or path)");
 	*err = EINVAL;
 	return NULL;
 }
@@ -197,21 +170,21 @@ find_line(struct gpiod2_state *s, const char *role, const struct board_line *bl,
 			return 0;
 		}
 		if (errno == ENOENT || errno == 0) {
-			why_set(why, why_size, "%s: line '%s' not found on chip '%s'", role,
-				bl->name, s->chip_desc);
+			gpio_why(why, why_size, "%s: line '%s' not found on chip '%s'", role,
+				 bl->name, s->chip_desc);
 			return -ENOENT;
 		}
-		why_set(why, why_size, "%s: cannot look up line '%s' on chip '%s': %s", role,
-			bl->name, s->chip_desc, strerror(errno));
+		gpio_why(why, why_size, "%s: cannot look up line '%s' on chip '%s': %s", role,
+			 bl->name, s->chip_desc, strerror(errno));
 		return -errno;
 	}
 	if (bl->offset < 0) {
-		why_set(why, why_size, "%s: neither line name nor offset given", role);
+		gpio_why(why, why_size, "%s: neither line name nor offset given", role);
 		return -EINVAL;
 	}
 	if ((unsigned)bl->offset >= s->num_lines) {
-		why_set(why, why_size, "%s: offset %d not on chip '%s' (%s has %u lines)", role,
-			bl->offset, s->chip_desc, s->chip_name, s->num_lines);
+		gpio_why(why, why_size, "%s: offset %d not on chip '%s' (%s has %u lines)", role,
+			 bl->offset, s->chip_desc, s->chip_name, s->num_lines);
 		return -EINVAL;
 	}
 	*offset = (unsigned)bl->offset;
@@ -259,11 +232,11 @@ request_failed(struct gpiod2_state *s, const char *role, unsigned offset, int er
 
 	line_desc(s, offset, desc, sizeof(desc), consumer, sizeof(consumer));
 	if (err == EBUSY)
-		why_set(why, why_size, "%s: line %s on %s is busy (used by '%s')", role, desc,
-			s->chip_name, consumer);
+		gpio_why(why, why_size, "%s: line %s on %s is busy (used by '%s')", role, desc,
+			 s->chip_name, consumer);
 	else
-		why_set(why, why_size, "%s: cannot request line %s on %s: %s%s", role, desc,
-			s->chip_name, strerror(err), access_hint(err));
+		gpio_why(why, why_size, "%s: cannot request line %s on %s: %s%s", role, desc,
+			 s->chip_name, strerror(err), gpio_access_hint(err));
 }
 
 /* Requests one line with `settings`; returns NULL with errno set. */
@@ -334,7 +307,7 @@ open_outputs(struct gpiod2_state *s, const struct board_profile *p, char *why, s
 
 		if (!bl->present)
 			continue;
-		r = find_line(s, output_role[o], bl, &offset, why, why_size);
+		r = find_line(s, gpio_role_name(o), bl, &offset, why, why_size);
 		if (r < 0)
 			return r;
 		ls = settings_for(bl);
@@ -343,14 +316,14 @@ open_outputs(struct gpiod2_state *s, const struct board_profile *p, char *why, s
 		if (!ls || gpiod_line_settings_set_direction(ls, GPIOD_LINE_DIRECTION_OUTPUT) < 0 ||
 		    gpiod_line_settings_set_output_value(ls, GPIOD_LINE_VALUE_INACTIVE) < 0) {
 			gpiod_line_settings_free(ls);
-			why_set(why, why_size, "%s: out of memory", output_role[o]);
+			gpio_why(why, why_size, "%s: out of memory", gpio_role_name(o));
 			return -ENOMEM;
 		}
 		s->out[o] = request_line(s, offset, ls);
 		r = errno;
 		gpiod_line_settings_free(ls);
 		if (!s->out[o]) {
-			request_failed(s, output_role[o], offset, r, why, why_size);
+			request_failed(s, gpio_role_name(o), offset, r, why, why_size);
 			return -r;
 		}
 		s->out_offset[o] = offset;
@@ -378,7 +351,7 @@ open_buttons(struct gpiod2_state *s, const struct board_profile *p, char *why, s
 		    gpiod_line_settings_set_edge_detection(ls, GPIOD_LINE_EDGE_BOTH) < 0 ||
 		    gpiod_line_settings_set_event_clock(ls, GPIOD_LINE_CLOCK_MONOTONIC) < 0) {
 			gpiod_line_settings_free(ls);
-			why_set(why, why_size, "%s: out of memory", role);
+			gpio_why(why, why_size, "%s: out of memory", role);
 			return -ENOMEM;
 		}
 		/* The daemon hands us the button's effective period and does
@@ -406,13 +379,13 @@ gpiod2_open(struct gpio *g, const struct board_profile *p, char *why, size_t why
 	int err = 0, r;
 
 	if (p->n_buttons > BOARD_MAX_BUTTONS) {
-		why_set(why, why_size, "profile has %u buttons, at most %d", p->n_buttons,
-			BOARD_MAX_BUTTONS);
+		gpio_why(why, why_size, "profile has %u buttons, at most %d", p->n_buttons,
+			 BOARD_MAX_BUTTONS);
 		return -EINVAL;
 	}
 	s = calloc(1, sizeof(*s));
 	if (!s) {
-		why_set(why, why_size, "out of memory");
+		gpio_why(why, why_size, "out of memory");
 		return -ENOMEM;
 	}
 	s->chip_desc = p->chip_label[0] ? p->chip_label : p->chip_path;
@@ -424,8 +397,8 @@ gpiod2_open(struct gpio *g, const struct board_profile *p, char *why, size_t why
 	info = gpiod_chip_get_info(s->chip);
 	if (!info) {
 		r = errno ? -errno : -EIO;
-		why_set(why, why_size, "chip '%s': cannot read chip info: %s", s->chip_desc,
-			strerror(-r));
+		gpio_why(why, why_size, "chip '%s': cannot read chip info: %s", s->chip_desc,
+			 strerror(-r));
 		state_free(s);
 		return r;
 	}
@@ -435,7 +408,7 @@ gpiod2_open(struct gpio *g, const struct board_profile *p, char *why, size_t why
 
 	s->events = gpiod_edge_event_buffer_new(EVENT_BATCH);
 	if (!s->events) {
-		why_set(why, why_size, "out of memory");
+		gpio_why(why, why_size, "out of memory");
 		state_free(s);
 		return -ENOMEM;
 	}
@@ -619,8 +592,8 @@ gpiod2_describe(const struct board_profile *p, struct gpio_line_info *info, size
 	ci = gpiod_chip_get_info(s.chip);
 	if (!ci) {
 		err = errno ? errno : EIO;
-		why_set(why, why_size, "chip '%s': cannot read chip info: %s", s.chip_desc,
-			strerror(err));
+		gpio_why(why, why_size, "chip '%s': cannot read chip info: %s", s.chip_desc,
+			 strerror(err));
 		gpiod_chip_close(s.chip);
 		return -err;
 	}
