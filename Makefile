@@ -164,7 +164,8 @@ check-systemd: all
 		systemd-analyze verify --man=no $(B)/systemd/teamboard.service && echo "systemd: teamboard.service verified"; \
 	else echo "systemd-analyze not found: unit not verified"; fi
 
-# libFuzzer targets, one per parser; each runs FUZZ_SECONDS on a scratch
+# libFuzzer targets, one per parser (fuzz_cmd drives the whole dispatcher of a
+# real daemon, so it links every module); each runs FUZZ_SECONDS on a scratch
 # copy of its committed seed corpus (tests/fuzz/corpus/<name>/).
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
@@ -173,11 +174,12 @@ FUZZ_CFLAGS := -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE
 FUZZ_LIB_SRCS := $(filter-out src/daemon.c src/cmd.c src/payload.c src/runtime.c src/display.c,$(LIB_SRCS))
 
 fuzz: DEPS_SET = build fuzz
-fuzz: deps
+fuzz: deps $(B)/gen/web_assets.c
 	@mkdir -p $(B)/fuzz
 	$(Q)for t in $(FUZZ_TARGETS); do \
 		echo "  FUZZ     $$t ($(FUZZ_SECONDS) s)"; \
-		clang $(FUZZ_CFLAGS) -o $(B)/fuzz/$$t tests/fuzz/fuzz_$$t.c $(FUZZ_LIB_SRCS) $(PKG_LIBS) || exit 1; \
+		srcs="$(FUZZ_LIB_SRCS)"; [ $$t != cmd ] || srcs="$(LIB_SRCS) $(B)/gen/web_assets.c"; \
+		clang $(FUZZ_CFLAGS) -o $(B)/fuzz/$$t tests/fuzz/fuzz_$$t.c $$srcs $(PKG_LIBS) || exit 1; \
 		rm -rf $(B)/fuzz/corpus-$$t && mkdir -p $(B)/fuzz/corpus-$$t && \
 		cp tests/fuzz/corpus/$$t/* $(B)/fuzz/corpus-$$t/ && \
 		$(B)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=1024 \
