@@ -5,6 +5,7 @@
  * broadcast. Each input runs the loop until the server answers, closes, or
  * 5 ms pass (on loopback the server has long answered what it will). */
 #include <errno.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -100,6 +101,29 @@ setup(void)
 	return server ? 0 : -1;
 }
 
+/* libFuzzer's own timer signals can interrupt a blocking connect; the
+ * connection then completes in the background. */
+static int
+connect_retrying(int fd, const struct sockaddr_in *sa)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0)
+		return 0;
+	if (errno != EINTR)
+		return -1;
+	while (poll(&p, 1, 5000) < 0)
+		if (errno != EINTR)
+			return -1;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
+		errno = err ? err : errno;
+		return -1;
+	}
+	return 0;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -113,8 +137,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sa.sin_port = htons((uint16_t)http_port(server));
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+	if (fd < 0 || connect_retrying(fd, &sa) < 0) {
+		perror("fuzz_http: connect");
 		abort();
+	}
 	/* Send what the kernel takes at once; the rest is the server's
 	 * problem only if it reads it. */
 	while (off < size) {
