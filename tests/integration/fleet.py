@@ -5,44 +5,15 @@ import os
 import socket
 import subprocess
 
-from tests.integration.harness import (DAEMON, MOSQUITTO, ROOT, WRAP, Daemon, free_port,
-                                       wait_for)
+from tests.integration.harness import MOSQUITTO, Daemon, free_port, wait_for
 
 
 class NamedDaemon(Daemon):
     """teamboardd on the sim board with board.id = `board`, in its own folder."""
 
     def __init__(self, tmp, port, board, extra=""):
-        self.board = board
         os.makedirs(os.path.join(tmp, board), exist_ok=True)
-        super().__init__(os.path.join(tmp, board), port, extra)
-
-    def write_conf(self, extra="", *args, **kwargs):
-        with open(self.conf, "w") as f:
-            f.write("""[board]
-id = %s
-profile = %s/board/sim.conf
-
-[gpio]
-backend = sim
-
-[mqtt]
-host = 127.0.0.1
-port = %d
-events_topic = helpdesk/+/events
-keepalive = 5s
-
-[store]
-path = %s
-
-[control]
-socket = %s
-
-[display]
-listen =
-
-%s
-""" % (self.board, ROOT, self.port, self.db, self.socket, extra))
+        super().__init__(os.path.join(tmp, board), port, extra, board=board)
 
 
 class ConfBroker:

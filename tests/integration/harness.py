@@ -162,8 +162,9 @@ class Client:
 
 
 class Daemon:
-    def __init__(self, tmp, port, extra="", events_topic="helpdesk/+/events"):
+    def __init__(self, tmp, port, extra="", events_topic="helpdesk/+/events", board=BOARD):
         self.tmp = tmp
+        self.board = board
         self.events_topic = events_topic
         self.port = port
         self.conf = os.path.join(tmp, "teamboard.conf")
@@ -199,7 +200,7 @@ socket = %s
 listen =
 
 %s
-""" % (BOARD, ROOT, self.port, self.events_topic, self.db, self.socket, extra))
+""" % (self.board, ROOT, self.port, self.events_topic, self.db, self.socket, extra))
 
     def start(self, env=None):
         e = dict(os.environ)
