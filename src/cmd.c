@@ -134,6 +134,20 @@ data_time(cJSON *data, const char *key, int64_t ms)
 	cJSON_AddStringToObject(data, key, buf);
 }
 
+/* Makes a JSON document printed by payload.c the whole reply data. */
+static int
+data_replace(struct request *r, char *printed)
+{
+	cJSON *doc = printed ? cJSON_Parse(printed) : NULL;
+
+	payload_free(printed);
+	if (!doc)
+		return fail(r, "out of memory");
+	cJSON_Delete(r->data);
+	r->data = doc;
+	return 0;
+}
+
 /* Adds a JSON document printed by payload.c under `key`. */
 static int
 data_document(struct request *r, const char *key, char *printed)
@@ -162,16 +176,7 @@ verb_ping(struct request *r)
 static int
 verb_status(struct request *r)
 {
-	cJSON *doc;
-	char *printed = payload_status(r->d);
-
-	doc = printed ? cJSON_Parse(printed) : NULL;
-	payload_free(printed);
-	if (!doc)
-		return fail(r, "out of memory");
-	cJSON_Delete(r->data);
-	r->data = doc;
-	return 0;
+	return data_replace(r, payload_status(r->d));
 }
 
 static enum ack_source
@@ -391,19 +396,9 @@ verb_sim_double(struct request *r)
 static int
 verb_sim_state(struct request *r)
 {
-	cJSON *doc;
-	char *printed;
-
 	if (!gpio_is_sim(r->d->gpio))
 		return fail(r, "not a simulated board (gpio.backend is not sim)");
-	printed = payload_sim_state(r->d);
-	doc = printed ? cJSON_Parse(printed) : NULL;
-	payload_free(printed);
-	if (!doc)
-		return fail(r, "out of memory");
-	cJSON_Delete(r->data);
-	r->data = doc;
-	return 0;
+	return data_replace(r, payload_sim_state(r->d));
 }
 
 /* "section.key" into its two parts. */
