@@ -4,10 +4,22 @@
  * exactly as on a Pi; output levels are remembered with a short history and
  * buttons are "pressed" through gpio_sim_set_button() (the control socket's
  * `sim press`).
+ *
+ * With TEAMBOARD_SIM_TRACE=/path in the environment, every output transition
+ * and button edge is also appended to that file as one line
+ * "<CLOCK_MONOTONIC ns> <role> <0|1>" (e.g. "81234567890 lamp.red 1"), with
+ * one write(2) each so a reader sees it at once. Benchmarks use it for
+ * latencies; tests use it to see the outputs driven off at exit. Unset (the
+ * default) it costs one branch per transition.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "gpio.h"
 #include "timeutil.h"
@@ -22,7 +34,27 @@ struct sim_chip {
 	bool value[OUTPUT_COUNT];
 	struct sim_ring history[OUTPUT_COUNT];
 	bool button[BOARD_MAX_BUTTONS];
+	int trace_fd; /* TEAMBOARD_SIM_TRACE, -1 if unset */
 };
+
+/* One trace line; a failed or short write is dropped: the trace is a
+ * diagnostic and must never disturb the board. */
+static void
+sim_trace(const struct sim_chip *c, const char *role, const char *suffix, bool value)
+{
+	struct timespec ts;
+	char line[128];
+	int n;
+
+	if (c->trace_fd < 0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	n = snprintf(line, sizeof(line), "%" PRIu64 " %s%s %d\n",
+		     (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec, role,
+		     suffix, value ? 1 : 0);
+	if (n > 0 && (size_t)n < sizeof(line))
+		(void)!write(c->trace_fd, line, (size_t)n);
+}
 
 static struct sim_chip *
 sim_chip(const struct gpio *g)
@@ -34,6 +66,7 @@ static int
 sim_open(struct gpio *g, const struct board_profile *p, char *why, size_t why_size)
 {
 	struct sim_chip *c;
+	const char *trace;
 
 	/* The profile normally comes from board.c, but the sim is also fed
 	 * hand-made profiles (tests, tools): don't trust the count. */
@@ -49,6 +82,20 @@ sim_open(struct gpio *g, const struct board_profile *p, char *why, size_t why_si
 			snprintf(why, why_size, "sim: out of memory");
 		return -ENOMEM;
 	}
+	c->trace_fd = -1;
+	trace = getenv("TEAMBOARD_SIM_TRACE");
+	if (trace && trace[0]) {
+		c->trace_fd = open(trace, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+		if (c->trace_fd < 0) {
+			int err = errno;
+
+			if (why && why_size)
+				snprintf(why, why_size, "sim: cannot open TEAMBOARD_SIM_TRACE '%s': %s",
+					 trace, strerror(err));
+			free(c);
+			return -err;
+		}
+	}
 	g->priv = c;
 	return 0;
 }
@@ -56,6 +103,10 @@ sim_open(struct gpio *g, const struct board_profile *p, char *why, size_t why_si
 static void
 sim_close(struct gpio *g)
 {
+	struct sim_chip *c = sim_chip(g);
+
+	if (c && c->trace_fd >= 0)
+		close(c->trace_fd);
 	free(g->priv);
 	g->priv = NULL;
 }
@@ -78,6 +129,7 @@ sim_set(struct gpio *g, enum output o, bool on)
 	r->head = (r->head + 1) % GPIO_SIM_HISTORY;
 	if (r->count < GPIO_SIM_HISTORY)
 		r->count++;
+	sim_trace(c, gpio_role_name(o), "", on);
 	return 0;
 }
 
@@ -157,6 +209,7 @@ gpio_sim_backend_set_button(struct gpio *g, unsigned button, bool pressed, uint6
 	if (c->button[button] == pressed)
 		return 0;
 	c->button[button] = pressed;
+	sim_trace(c, "button.", g->profile.buttons[button].id, pressed);
 	if (g->on_edge)
 		g->on_edge(g->userdata, button, pressed, at_usec);
 	return 0;

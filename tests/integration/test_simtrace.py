@@ -1,0 +1,78 @@
+"""TEAMBOARD_SIM_TRACE: the sim backend appends "<mono_ns> <role> <0|1>" per
+output transition and button edge, which benchmarks and shutdown checks read."""
+import os
+import signal
+import time
+
+from tests.integration.harness import BoardTest, event, wait_for
+
+
+def read_trace(path):
+    try:
+        with open(path) as f:
+            rows = [l.split() for l in f if l.strip()]
+    except FileNotFoundError:
+        return []
+    return [(int(ns), role, int(v)) for ns, role, v in rows]
+
+
+class SimTrace(BoardTest):
+    def setUp(self):
+        # setUp's tmp does not exist yet: put the trace next to it.
+        self.trace = "/tmp/teamboard-simtrace-%d-%d.txt" % (os.getpid(), time.monotonic_ns())
+        self.daemon_env = {"TEAMBOARD_SIM_TRACE": self.trace}
+        super().setUp()
+
+    def tearDown(self):
+        super().tearDown()
+        if os.path.exists(self.trace):
+            os.unlink(self.trace)
+
+    def test_transitions_edges_and_all_off_at_exit(self):
+        # The start-up lamp test turned red on, then off.
+        wait_for(lambda: ("lamp.red", 0) in [(r, v) for _, r, v in read_trace(self.trace)], 5,
+                 "lamp test in the trace")
+        before_ns = time.monotonic_ns()
+        self.send(event("incident.opened", incident={"id": "INC-1", "title": "Payments down"}))
+        # One monotonic clock: the transition is stamped after the publish
+        # (the lamp test also lit blue, before).
+        rows = wait_for(lambda: [x for x in read_trace(self.trace)
+                                 if x[1:] == ("lamp.blue", 1) and x[0] > before_ns],
+                        5, "blue on in the trace")
+        self.assertLess(rows[0][0] - before_ns, 5 * 10**9)
+
+        self.press("ack1")
+        wait_for(lambda: [(r, v) for _, r, v in read_trace(self.trace)
+                          if r == "button.ack1"] == [("button.ack1", 1), ("button.ack1", 0)],
+                 5, "press and release of ack1 in the trace")
+
+        self.assertEqual(self.daemon.stop(signal.SIGTERM), 0)
+        rows = read_trace(self.trace)
+        stamps = [ns for ns, _, _ in rows]
+        self.assertEqual(stamps, sorted(stamps), "trace lines in time order")
+        last = {}
+        for _, role, v in rows:
+            last[role] = v
+        outputs = {r: v for r, v in last.items() if not r.startswith("button.")}
+        self.assertEqual(outputs.get("lamp.blue"), 0, "blue driven off at exit")
+        self.assertEqual(set(outputs.values()), {0}, "every output off at exit: %r" % last)
+
+
+class SimTraceUnwritable(BoardTest):
+    def setUp(self):
+        pass  # each test starts its own daemon
+
+    def tearDown(self):
+        pass
+
+    def test_bad_path_refuses_to_start(self):
+        import subprocess
+        import tempfile
+        from tests.integration.harness import DAEMON, Daemon
+        tmp = tempfile.mkdtemp(prefix="teamboard-test-")
+        d = Daemon(tmp, 1)
+        env = dict(os.environ, TEAMBOARD_SIM_TRACE=os.path.join(tmp, "no", "such", "dir", "t"))
+        p = subprocess.run([DAEMON, "-c", d.conf], env=env, capture_output=True, text=True,
+                           timeout=10)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("TEAMBOARD_SIM_TRACE", p.stderr)
