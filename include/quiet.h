@@ -30,5 +30,11 @@ int quiet_parse(const char *s, struct quiet_hours *out, char *why, size_t why_si
 bool quiet_active(const struct quiet_hours *q, const char *tz, int64_t wall_ms,
 		  int64_t *next_change_ms);
 
+/* The local calendar date at wall time `wall_ms` in time zone `tz` (as for
+ * quiet_active) and the wall time at which that date ends (the next local
+ * midnight, DST transitions included). Returns 0 or -EOVERFLOW. */
+int quiet_local_date(const char *tz, int64_t wall_ms, int *year, int *month, int *mday,
+		     int64_t *date_end_ms);
+
 /* Whether `tz` names a known time zone. */
 bool quiet_tz_valid(const char *tz);

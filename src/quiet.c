@@ -513,3 +513,40 @@ out:
 		*next_change_ms = next;
 	return active;
 }
+
+int
+quiet_local_date(const char *tz, int64_t wall_ms, int *year, int *month, int *mday,
+		 int64_t *date_end_ms)
+{
+	struct tz_scope sc;
+	struct tm tm, next;
+	time_t tt, end;
+	int r = 0;
+
+	if (wall_ms > WALL_MS_LIMIT || wall_ms < -WALL_MS_LIMIT)
+		return -EOVERFLOW;
+	if (tz_enter(&sc, tz) < 0)
+		return -ENOMEM;
+	tt = (time_t)floor_div(wall_ms, MS_PER_SEC);
+	if (!localtime_r(&tt, &tm)) {
+		r = -EOVERFLOW;
+		goto out;
+	}
+	*year = tm.tm_year + 1900;
+	*month = tm.tm_mon + 1;
+	*mday = tm.tm_mday;
+	/* mktime normalises day 32 and finds the offset in force at the next
+	 * midnight, so a DST change that night is counted. */
+	next = tm;
+	next.tm_mday++;
+	next.tm_hour = next.tm_min = next.tm_sec = 0;
+	next.tm_isdst = -1;
+	end = mktime(&next);
+	if (end == (time_t)-1 || (int64_t)end * MS_PER_SEC <= wall_ms)
+		*date_end_ms = wall_ms - (wall_ms % MS_PER_DAY + MS_PER_DAY) % MS_PER_DAY + MS_PER_DAY;
+	else
+		*date_end_ms = (int64_t)end * MS_PER_SEC;
+out:
+	tz_leave(&sc);
+	return r;
+}
