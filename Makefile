@@ -6,6 +6,7 @@
 #   make asan           the whole test suite under ASan/UBSan (build/asan/)
 #   make valgrind       the whole test suite under valgrind (memcheck, fds)
 #   make fuzz           build and briefly run the libFuzzer targets
+#   make bench          benchmarks, figures into docs/performance.md (bench-smoke: CI)
 #   make lint / format  cppcheck + clang-tidy / clang-format
 #   make install        PREFIX=/usr/local DESTDIR= (see README)
 #   V=1                 show full command lines; WERROR=1 turns warnings into errors
@@ -199,6 +200,31 @@ valgrind: deps all tests
 	$(Q)TEAMBOARD_WRAP='valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --track-fds=yes' \
 		TEAMBOARD_BUILD=$(abspath $(B)) $(PYTHON) -m unittest discover -s tests/integration -t . -v
 
+# --- benchmarks -------------------------------------------------------------
+# bench/run drives the real teamboardd over a real mosquitto on loopback with
+# bench/loadgen (C) and bench/deadline (alert engine); results go to
+# $(B)/bench/, the table and plot to docs/ (docs/performance.md). bench-smoke
+# runs every scenario for a few seconds and checks numbers and no loss only.
+BENCH_BINS := $(B)/bench/loadgen $(B)/bench/deadline
+
+$(B)/bench/loadgen: bench/loadgen.c $(FLAGS_STAMP)
+	$(call msg,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS) $(PKG_LIBS)
+
+$(B)/bench/deadline: bench/deadline.c $(LIB) $(FLAGS_STAMP)
+	$(call msg,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB) $(LDFLAGS) $(PKG_LIBS)
+
+bench: DEPS_SET = build test bench
+bench: deps
+	$(MAKE) --no-print-directory all $(BENCH_BINS)
+	$(Q)$(PYTHON) bench/run --build $(B) --doc docs
+
+bench-smoke: all $(BENCH_BINS)
+	$(Q)$(PYTHON) bench/run --build $(B) --smoke
+
 # --- demo -------------------------------------------------------------------
 demo: DEPS_SET = build demo
 demo: deps
@@ -312,6 +338,6 @@ clean:
 
 FORCE:
 
-.PHONY: FORCE all tests deps check check-unit check-integration check-systemd fuzz asan valgrind demo install format lint clean
+.PHONY: FORCE all tests deps check check-unit check-integration check-systemd fuzz asan valgrind demo install format lint clean bench bench-smoke
 
 -include $(shell find $(B) -name '*.d' -type f 2>/dev/null)
