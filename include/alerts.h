@@ -74,6 +74,9 @@ struct alert_info {
 	bool has_due;
 	bool paused;
 	int64_t due_in_ms; /* < 0: overdue; frozen while paused */
+	bool due_policy;   /* the dues came from the board's SLA policy */
+	bool responded;    /* first (or next) response sent */
+	int64_t created_ms;
 };
 
 /* Everything needed to restore a ticket after a restart; wall times only
@@ -90,6 +93,7 @@ struct ticket_snapshot {
 	int64_t created_ms;             /* ts of the first event seen */
 	int64_t last_ts_ms;             /* ts of the newest event applied */
 	int64_t due_ms[SLA_KIND_COUNT]; /* 0: none */
+	bool due_policy;                /* dues from the board's SLA policy */
 	bool responded;                 /* first response sent */
 	bool paused;
 	int64_t paused_left_ms[SLA_KIND_COUNT];

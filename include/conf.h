@@ -13,6 +13,7 @@
 
 #include "conferr.h"
 #include "event.h"
+#include "policy.h"
 #include "quiet.h"
 #include "signals.h"
 
@@ -94,6 +95,27 @@ struct conf {
 		bool assign_acks;
 	} alerts;
 
+	/* Board-side SLA policy for events without dues (docs/sla.md). */
+	struct {
+		bool enabled;
+		char timezone[POLICY_TZ_MAX]; /* "" = alerts.timezone */
+		char business_hours_text[256];
+		char holidays_text[1024];
+		struct bizhours hours;
+		char targets_text[POLICY_TARGET_COUNT][1024];
+		struct policy_rules targets[POLICY_TARGET_COUNT];
+		enum policy_hours hours_default[POLICY_TARGET_COUNT];
+	} sla;
+
+	/* Priorities from content for events without one (docs/sla.md). */
+	struct {
+		bool enabled;
+		char rules_text[1024];
+		struct policy_rules rules;
+		char negative_words[POLICY_WORDS_MAX];
+		char praise_words[POLICY_WORDS_MAX];
+	} priority;
+
 	struct {
 		uint64_t debounce_usec;
 		uint64_t long_press_usec;
@@ -135,6 +157,10 @@ const char *conf_client_id(const struct conf *c, char *buf, size_t size);
 int conf_mqtt_port(const struct conf *c);
 
 const char *button_action_name(enum button_action a);
+
+/* The [sla] and [priority] sections as the policy module takes them
+ * (sla.timezone falling back to alerts.timezone). */
+void conf_policy(const struct conf *c, struct policy_config *out);
 
 /* Every known key, in the order of SPEC §8 and teamboard.conf.example: for
  * i = 0, 1, ... sets *section and *key and returns true; false past the

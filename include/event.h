@@ -69,6 +69,7 @@ struct event_ticket {
 	char customer[EVENT_TEXT_MAX];
 	char queue[EVENT_NAME_MAX];
 	int64_t due_ms[SLA_KIND_COUNT]; /* wall ms; 0 = not given */
+	bool due_from_policy;           /* due_ms set by the board's SLA policy */
 };
 
 struct event {
@@ -97,6 +98,14 @@ typedef void (*event_reject_fn)(void *userdata, const char *event_id, const char
  * when the payload as a whole is unusable (the reject callback was called). */
 int event_parse(const void *payload, size_t len, size_t max_events, event_accept_fn on_accept,
 		event_reject_fn on_reject, void *userdata);
+
+/* event_parse_flags() flags. */
+#define EVENT_PARSE_PRIORITY_OPTIONAL 1u /* ticket.created may omit priority
+					    (a [priority] rule set fills it) */
+
+/* event_parse() with flags (0: as event_parse). */
+int event_parse_flags(const void *payload, size_t len, size_t max_events, unsigned flags,
+		      event_accept_fn on_accept, event_reject_fn on_reject, void *userdata);
 
 /* Names as on the wire ("ticket.created", "facebook", "urgent",
  * "first_response"), and back. *_from_name return -EINVAL if unknown. */

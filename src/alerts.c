@@ -121,6 +121,7 @@ struct ticket {
 	uint8_t channel, priority, kind, state;
 	uint8_t level[SLA_KIND_COUNT]; /* enum level reached, board or backend */
 	bool public, responded, paused, escalated;
+	bool due_policy; /* dues from the board's SLA policy, not the backend */
 	bool backend_warning[SLA_KIND_COUNT];
 	bool backend_breached[SLA_KIND_COUNT];
 };
@@ -731,6 +732,9 @@ fill_info(const struct ticket *t, const struct alerts_now *now, struct alert_inf
 	out->raised_ms = t->raised_ms;
 	out->acked_at_ms = t->acked_at_ms;
 	out->paused = t->paused;
+	out->due_policy = t->due_policy;
+	out->responded = t->responded;
+	out->created_ms = t->created_ms;
 	if (sla_running(t, SLA_FIRST_RESPONSE))
 		s = SLA_FIRST_RESPONSE;
 	else if (t->due_ms[SLA_RESOLUTION])
@@ -761,6 +765,7 @@ fill_snapshot(const struct ticket *t, struct ticket_snapshot *out)
 	out->created_ms = t->created_ms;
 	out->last_ts_ms = t->last_ts_ms;
 	out->responded = t->responded;
+	out->due_policy = t->due_policy;
 	out->paused = t->paused;
 	for (int s = 0; s < SLA_KIND_COUNT; s++) {
 		if (t->due_ms[s]) {
@@ -793,7 +798,8 @@ ticket_same(const struct ticket *x, const struct ticket *y)
 	    x->raised_ms != y->raised_ms || x->acked_at_ms != y->acked_at_ms ||
 	    x->channel != y->channel || x->priority != y->priority || x->kind != y->kind ||
 	    x->state != y->state || x->public != y->public || x->responded != y->responded ||
-	    x->paused != y->paused || x->escalated != y->escalated)
+	    x->paused != y->paused || x->escalated != y->escalated ||
+	    x->due_policy != y->due_policy)
 		return false;
 	for (int s = 0; s < SLA_KIND_COUNT; s++)
 		if (x->due_ms[s] != y->due_ms[s] || x->shift_usec[s] != y->shift_usec[s] ||
@@ -1106,6 +1112,9 @@ apply_fields(struct alerts *a, struct ticket *t, struct touch *tc, const struct 
 		t->priority = et->priority;
 	if (et->has_public)
 		t->public = et->public;
+	/* Whoever sends dues owns the ticket's SLAs from then on. */
+	if (et->due_ms[SLA_FIRST_RESPONSE] || et->due_ms[SLA_RESOLUTION])
+		t->due_policy = et->due_from_policy;
 	for (int s = 0; s < SLA_KIND_COUNT; s++) {
 		if (!et->due_ms[s] || et->due_ms[s] == t->due_ms[s])
 			continue;
@@ -1496,6 +1505,7 @@ alerts_restore(struct alerts *a, const struct ticket_snapshot *snap, const struc
 	t->created_ms = snap->created_ms;
 	t->last_ts_ms = snap->last_ts_ms;
 	t->responded = snap->responded;
+	t->due_policy = snap->due_policy;
 	t->paused = snap->paused;
 	t->paused_usec = snap->paused ? now->mono_usec : 0;
 	t->kind = snap->kind;

@@ -18,6 +18,33 @@
 #define TEAMBOARD_BOARD_DIR "/usr/local/share/teamboard/board"
 #endif
 
+/* [sla] and [priority] defaults; docs/sla.md gives the reasoning. */
+#define SLA_DEFAULT_HOURS "mon-fri 09:00-18:00"
+#define SLA_DEFAULT_FIRST                                                                    \
+	"urgent public social 5m, high public social 15m, public social 30m, "               \
+	"urgent high social 30m, social 60m, chat 5m, urgent 1h, high 4h business, "         \
+	"* 8h business"
+#define SLA_DEFAULT_NEXT                                                                     \
+	"public social 30m, social 60m, chat 5m, urgent 1h, * 8h business"
+#define SLA_DEFAULT_RESOLUTION "urgent 8h calendar, high 9h, normal 27h, * 45h"
+#define PRIORITY_DEFAULT_RULES                                                               \
+	"public negative: urgent, negative: high, praise: low, public: high, *: normal"
+#define PRIORITY_DEFAULT_NEGATIVE                                                            \
+	"not working, doesn't work, does not work, broken, refund, complain, terrible, "     \
+	"awful, worst, scam, fraud, never arrived, unacceptable, disappointed, angry, "      \
+	"cancel, outage, "                                                                   \
+	"не работает, не пришел, не пришёл, сломал, возврат, жалоб, ужас, обман, верните, "  \
+	"разочарован, безобраз, "                                                            \
+	"nie działa, zepsu, zwrot, reklamacj, skarg, okropn, oszust, nie dotarł, "           \
+	"rozczarowan, "                                                                      \
+	"virker ikke, i stykker, refusion, klage, elendig, forfærdelig, svindel, "           \
+	"aldrig modtaget, skuffet"
+#define PRIORITY_DEFAULT_PRAISE                                                              \
+	"thank, great job, love, awesome, excellent, amazing, "                              \
+	"спасибо, благодар, отлично, "                                                       \
+	"dziękuj, dzięki, świetn, "                                                          \
+	"tak for, tusind tak, fantastisk, fremragende"
+
 #define KIB      1024u
 #define MIB      (1024u * 1024u)
 #define DAY_USEC (86400 * USEC_PER_SEC)
@@ -757,6 +784,135 @@ get_sounds(const struct conf *c, const struct conf_key *k, char *buf, size_t siz
 	}
 }
 
+/* --- [sla] and [priority] -------------------------------------------------- */
+
+static const char *const hours_names[] = { "calendar", "business", NULL };
+
+static int
+set_tz_or_empty(struct conf *c, const struct conf_key *k, const char *v, char *why,
+		size_t why_size)
+{
+	if (!*v)
+		return set_str(c, k, v, why, why_size);
+	return set_tz(c, k, v, why, why_size);
+}
+
+static int
+set_business_hours(struct conf *c, const struct conf_key *k, const char *v, char *why,
+		   size_t why_size)
+{
+	struct quiet_hours q;
+	int r;
+
+	if (strlen(v) >= k->size)
+		return fail(why, why_size, "is too long (at most %zu bytes)", k->size - 1);
+	r = quiet_parse(v, &q, why, why_size);
+	if (r < 0)
+		return r;
+	c->sla.hours.open = q;
+	return set_str(c, k, v, why, why_size);
+}
+
+static int
+set_holidays(struct conf *c, const struct conf_key *k, const char *v, char *why, size_t why_size)
+{
+	struct bizhours b = c->sla.hours;
+	int r;
+
+	if (strlen(v) >= k->size)
+		return fail(why, why_size, "is too long (at most %zu bytes)", k->size - 1);
+	r = bizhours_parse_holidays(v, &b, why, why_size);
+	if (r < 0)
+		return r;
+	c->sla.hours = b;
+	return set_str(c, k, v, why, why_size);
+}
+
+/* k->min is the enum policy_target of the key. */
+static int
+set_targets(struct conf *c, const struct conf_key *k, const char *v, char *why, size_t why_size)
+{
+	struct policy_rules rs;
+	int r;
+
+	if (strlen(v) >= k->size)
+		return fail(why, why_size, "is too long (at most %zu bytes)", k->size - 1);
+	r = policy_parse_rules(v, false, &rs, why, why_size);
+	if (r < 0)
+		return r;
+	c->sla.targets[k->min] = rs;
+	copy_field(field(c, k), k->size, v);
+	return 0;
+}
+
+static int
+set_hours_default(struct conf *c, const struct conf_key *k, const char *v, char *why,
+		  size_t why_size)
+{
+	int i = word_index(k, v, why, why_size);
+	enum policy_hours h;
+
+	if (i < 0)
+		return i;
+	h = i == 0 ? POLICY_HOURS_CALENDAR : POLICY_HOURS_BUSINESS;
+	memcpy(field(c, k), &h, sizeof(h));
+	return 0;
+}
+
+static void
+get_hours_default(const struct conf *c, const struct conf_key *k, char *buf, size_t size)
+{
+	enum policy_hours h;
+
+	memcpy(&h, cfield(c, k), sizeof(h));
+	snprintf(buf, size, "%s", h == POLICY_HOURS_BUSINESS ? "business" : "calendar");
+}
+
+static int
+set_priority_rules(struct conf *c, const struct conf_key *k, const char *v, char *why,
+		   size_t why_size)
+{
+	struct policy_rules rs;
+	int r;
+
+	if (strlen(v) >= k->size)
+		return fail(why, why_size, "is too long (at most %zu bytes)", k->size - 1);
+	r = policy_parse_rules(v, true, &rs, why, why_size);
+	if (r < 0)
+		return r;
+	c->priority.rules = rs;
+	copy_field(field(c, k), k->size, v);
+	return 0;
+}
+
+static int
+set_words(struct conf *c, const struct conf_key *k, const char *v, char *why, size_t why_size)
+{
+	int r = policy_check_words(v, why, why_size);
+
+	if (r < 0)
+		return r;
+	return set_str(c, k, v, why, why_size);
+}
+
+void
+conf_policy(const struct conf *c, struct policy_config *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->sla_enabled = c->sla.enabled;
+	copy_field(out->timezone, sizeof(out->timezone),
+		   c->sla.timezone[0] ? c->sla.timezone : c->alerts.timezone);
+	out->hours = c->sla.hours;
+	for (int k = 0; k < POLICY_TARGET_COUNT; k++) {
+		out->targets[k] = c->sla.targets[k];
+		out->default_hours[k] = c->sla.hours_default[k];
+	}
+	out->priority_enabled = c->priority.enabled;
+	out->priority_rules = c->priority.rules;
+	copy_field(out->negative_words, sizeof(out->negative_words), c->priority.negative_words);
+	copy_field(out->praise_words, sizeof(out->praise_words), c->priority.praise_words);
+}
+
 /* --- the table ------------------------------------------------------------- */
 
 #define STR(sec, name, d, f, minlen)                                                               \
@@ -833,6 +989,33 @@ static const struct conf_key keys[] = {
 	{ "alerts", "audible_in_quiet", "escalated", set_sounds, get_sounds,
 	  FIELD(alerts.audible_in_quiet), 0, 0, NULL },
 	BOOL("alerts", "assign_acks", "false", alerts.assign_acks),
+
+	/* Defaults and their reasoning: docs/sla.md. */
+	BOOL("sla", "enabled", "false", sla.enabled),
+	{ "sla", "timezone", "", set_tz_or_empty, get_str, FIELD(sla.timezone), 0, 0, NULL },
+	{ "sla", "business_hours", SLA_DEFAULT_HOURS, set_business_hours, get_str,
+	  FIELD(sla.business_hours_text), 0, 0, NULL },
+	{ "sla", "holidays", "", set_holidays, get_str, FIELD(sla.holidays_text), 0, 0, NULL },
+	{ "sla", "first_response", SLA_DEFAULT_FIRST, set_targets, get_str,
+	  FIELD(sla.targets_text[POLICY_FIRST_RESPONSE]), POLICY_FIRST_RESPONSE, 0, NULL },
+	{ "sla", "next_response", SLA_DEFAULT_NEXT, set_targets, get_str,
+	  FIELD(sla.targets_text[POLICY_NEXT_RESPONSE]), POLICY_NEXT_RESPONSE, 0, NULL },
+	{ "sla", "resolution", SLA_DEFAULT_RESOLUTION, set_targets, get_str,
+	  FIELD(sla.targets_text[POLICY_RESOLUTION]), POLICY_RESOLUTION, 0, NULL },
+	{ "sla", "first_response_hours", "calendar", set_hours_default, get_hours_default,
+	  FIELD(sla.hours_default[POLICY_FIRST_RESPONSE]), 0, 0, hours_names },
+	{ "sla", "next_response_hours", "calendar", set_hours_default, get_hours_default,
+	  FIELD(sla.hours_default[POLICY_NEXT_RESPONSE]), 0, 0, hours_names },
+	{ "sla", "resolution_hours", "business", set_hours_default, get_hours_default,
+	  FIELD(sla.hours_default[POLICY_RESOLUTION]), 0, 0, hours_names },
+
+	BOOL("priority", "enabled", "false", priority.enabled),
+	{ "priority", "rules", PRIORITY_DEFAULT_RULES, set_priority_rules, get_str,
+	  FIELD(priority.rules_text), 0, 0, NULL },
+	{ "priority", "negative_words", PRIORITY_DEFAULT_NEGATIVE, set_words, get_str,
+	  FIELD(priority.negative_words), 0, 0, NULL },
+	{ "priority", "praise_words", PRIORITY_DEFAULT_PRAISE, set_words, get_str,
+	  FIELD(priority.praise_words), 0, 0, NULL },
 
 	DUR("buttons", "debounce", "30ms", buttons.debounce_usec, 0, USEC_PER_SEC),
 	/* Below the 10 s hold that starts a lamp test. */
@@ -953,6 +1136,24 @@ conf_get(const struct conf *c, const char *section, const char *key, char *buf, 
 	return 0;
 }
 
+static bool
+sla_uses_business(const struct conf *c)
+{
+	for (int k = 0; k < POLICY_TARGET_COUNT; k++) {
+		const struct policy_rules *rs = &c->sla.targets[k];
+
+		for (unsigned i = 0; i < rs->n && i < POLICY_MAX_RULES; i++) {
+			enum policy_hours h = rs->rules[i].hours;
+
+			if (h == POLICY_HOURS_DEFAULT)
+				h = c->sla.hours_default[k];
+			if (h == POLICY_HOURS_BUSINESS && !rs->rules[i].none)
+				return true;
+		}
+	}
+	return false;
+}
+
 /* Cross-key rules; `lines` (may be NULL) says where each key was set. */
 static int
 validate(struct conf *c, const char *file, const int *lines, struct conf_error *err)
@@ -987,6 +1188,10 @@ validate(struct conf *c, const char *file, const int *lines, struct conf_error *
 	if (c->buttons.debounce_usec >= c->buttons.double_press_usec)
 		return conf_error_set(err, file, AT("buttons", "debounce"), "buttons.debounce",
 				      "must be shorter than buttons.double_press");
+	if (c->sla.enabled && c->sla.hours.open.n == 0 && sla_uses_business(c))
+		return conf_error_set(err, file, AT("sla", "business_hours"), "sla.business_hours",
+				      "is empty, but a target counts business hours: it would "
+				      "never be due");
 	return 0;
 #undef AT
 }

@@ -30,6 +30,7 @@
 #include "hass.h"
 #include "mqtt.h"
 #include "payload.h"
+#include "policy.h"
 #include "quiet.h"
 #include "runtime.h"
 #include "sdnotify.h"
@@ -767,12 +768,50 @@ on_event_reject(void *userdata, const char *event_id, const char *reason)
 	report_reject(ctx->d, ctx->topic, event_id, reason);
 }
 
+/* The board-side SLA policy and priority rules (docs/sla.md) fill in what
+ * the backend left out, after parsing and before the alert engine. Returns
+ * the event to apply: `ev` itself or `out`. */
+static const struct event *
+apply_policy(struct daemon *d, const struct event *ev, const struct alerts_now *now,
+	     struct event *out)
+{
+	struct policy_config p;
+	struct policy_ticket t = { 0 };
+	struct alert_info a;
+	unsigned filled;
+
+	if ((!d->conf.sla.enabled && !d->conf.priority.enabled) || !ev->has_ticket)
+		return ev;
+	if (alerts_get(d->alerts, ev->ticket.id, now, &a) == 0) {
+		t.known = true;
+		t.responded = a.responded;
+		t.due_policy = a.due_policy;
+		t.created_ms = a.created_ms;
+		t.channel = a.channel;
+		t.priority = a.priority;
+		t.public = a.public;
+	}
+	conf_policy(&d->conf, &p);
+	*out = *ev;
+	filled = policy_apply(&p, out, &t);
+	if (!filled)
+		return ev;
+	if (filled & POLICY_FILLED_PRIORITY)
+		log_debug("Event %s: priority %s from the [priority] rules", ev->id,
+			  priority_name(out->ticket.priority));
+	if (filled & (POLICY_FILLED_DUE | POLICY_FILLED_NEXT))
+		log_debug("Event %s: %s due from the [sla] policy", ev->id,
+			  filled & POLICY_FILLED_NEXT ? "next response" : "SLA");
+	return out;
+}
+
 static void
 on_event(void *userdata, const struct event *ev)
 {
 	struct event_ctx *ctx = userdata;
 	struct daemon *d = ctx->d;
 	struct alerts_now now;
+	struct event filled;
 	int r;
 
 	/* A synchronised clock knows better than a backend that dates an event
@@ -793,7 +832,7 @@ on_event(void *userdata, const struct event *ev)
 
 	update_skew(d, ev);
 	now = daemon_now(d);
-	r = alerts_apply(d->alerts, ev, &now);
+	r = alerts_apply(d->alerts, apply_policy(d, ev, &now, &filled), &now);
 	if (r == -ENOSPC) {
 		/* Not marked seen: a redelivery may find room. */
 		report_reject(d, ctx->topic, ev->id, "too many open tickets; event dropped");
@@ -918,7 +957,9 @@ on_mqtt_message(void *userdata, const struct mqtt_message *msg)
 	alerts_feed_seen(d->alerts, &now);
 	daemon_touch(d);
 	struct event_ctx ctx = { .d = d, .topic = msg->topic };
-	event_parse(msg->payload, msg->len, EVENT_MAX_PER_MESSAGE, on_event, on_event_reject, &ctx);
+	event_parse_flags(msg->payload, msg->len, EVENT_MAX_PER_MESSAGE,
+			  d->conf.priority.enabled ? EVENT_PARSE_PRIORITY_OPTIONAL : 0, on_event,
+			  on_event_reject, &ctx);
 	/* libmosquitto has already sent the PUBACK: commit now (WAL, no fsync:
 	 * cheap), so only a crash inside this handler can lose the message. */
 	int r = store_flush(d->store);

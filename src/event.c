@@ -243,6 +243,7 @@ struct parse_ctx {
 	event_accept_fn on_accept;
 	event_reject_fn on_reject;
 	void *userdata;
+	unsigned flags;
 	char reason[REASON_MAX];
 	char echo[ECHO_BUF];
 };
@@ -438,7 +439,7 @@ parse_ticket(struct parse_ctx *ctx, const cJSON *obj, struct event *ev, char *as
 	r = parse_name(ctx, ticket, "priority", "ticket.priority", lookup_priority, &val);
 	if (r < 0)
 		return r;
-	if (r == 0 && created)
+	if (r == 0 && created && !(ctx->flags & EVENT_PARSE_PRIORITY_OPTIONAL))
 		return fail(ctx, "ticket.priority: missing (required for ticket.created)");
 	if ((t->has_priority = r > 0))
 		t->priority = (enum priority)val;
@@ -623,9 +624,17 @@ int
 event_parse(const void *payload, size_t len, size_t max_events, event_accept_fn on_accept,
 	    event_reject_fn on_reject, void *userdata)
 {
+	return event_parse_flags(payload, len, max_events, 0, on_accept, on_reject, userdata);
+}
+
+int
+event_parse_flags(const void *payload, size_t len, size_t max_events, unsigned flags,
+		  event_accept_fn on_accept, event_reject_fn on_reject, void *userdata)
+{
 	struct parse_ctx ctx = { .on_accept = on_accept,
 				 .on_reject = on_reject,
-				 .userdata = userdata };
+				 .userdata = userdata,
+				 .flags = flags };
 	const char *end = NULL;
 	cJSON *root, *item;
 	char *buf;

@@ -189,7 +189,7 @@ test_example_matches_defaults(void **state)
 }
 
 struct seen {
-	bool keys[64];
+	bool keys[128];
 	int n;
 };
 
@@ -361,6 +361,24 @@ static const struct bad bad_values[] = {
 	{ "homeassistant", "discovery", "maybe" },
 	{ "homeassistant", "prefix", "home/#" },
 	{ "homeassistant", "prefix", "\"\"" },
+	{ "sla", "enabled", "yes please" },
+	{ "sla", "timezone", "Europe/Atlantis" },
+	{ "sla", "business_hours", "weekdays 9-18" },
+	{ "sla", "holidays", "2026-02-30" },
+	{ "sla", "holidays", "2026-12-24," },
+	{ "sla", "first_response", "urgent public social" },
+	{ "sla", "first_response", "urgent myspace 5m" },
+	{ "sla", "next_response", "public private 5m" },
+	{ "sla", "resolution", "* 0s" },
+	{ "sla", "first_response_hours", "office" },
+	{ "sla", "next_response_hours", "Business" },
+	{ "sla", "resolution_hours", "" },
+	{ "priority", "enabled", "2" },
+	{ "priority", "rules", "public negative urgent" },
+	{ "priority", "rules", "angry: urgent" },
+	{ "priority", "rules", "negative: critical" },
+	{ "priority", "negative_words", "refund,,scam" },
+	{ "priority", "praise_words", "thanks," },
 };
 
 /* Every key rejects bad values with the file, the line and the key. */
