@@ -49,7 +49,7 @@ CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 PKG_LIBS += -lm
 
 CPPFLAGS += -Iinclude -D_GNU_SOURCE -DTEAMBOARD_VERSION='"$(VERSION)"' \
-	-DTEAMBOARD_BOARD_DIR='"$(DATADIR)/board"'
+	-DTEAMBOARD_BOARD_DIR='"$(DATADIR)/board"' -DTEAMBOARD_MAPPING_DIR='"$(DATADIR)/mappings"'
 # 32-bit targets (armhf: 32-bit Raspberry Pi OS) get a 64-bit time_t and
 # file offsets, so wall time and timers survive 2038 (glibc >= 2.34).
 TIME32 := $(shell printf '\043include <time.h>\nint x[sizeof(time_t) == 8 ? 1 : -1];\n' | \
@@ -154,8 +154,15 @@ check: deps
 check-unit: $(UNIT_BINS)
 	@tools/run-unit $(UNIT_BINS)
 
+# The integration tests mostly wait on timers, so classes run side by side
+# (TEST_JOBS at once, default: the CPU count, at least 2); the longest start
+# first, by the times of the previous run.
+TEST_JOBS ?=
+RUN_INTEGRATION = TEAMBOARD_BUILD=$(abspath $(B)) $(PYTHON) tools/run-integration \
+	$(if $(TEST_JOBS),-j $(TEST_JOBS)) --times $(B)/integration-times.json $(if $(TESTS),-k $(TESTS))
+
 check-integration: all
-	$(Q)TEAMBOARD_BUILD=$(abspath $(B)) $(PYTHON) -m unittest discover -s tests/integration -t . -v $(if $(TESTS),-k $(TESTS))
+	$(Q)$(RUN_INTEGRATION)
 
 # The unit file as installed, checked by systemd itself.
 check-systemd: all
@@ -171,7 +178,8 @@ check-systemd: all
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_CFLAGS := -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude \
-	-DTEAMBOARD_VERSION='"fuzz"' -DTEAMBOARD_BOARD_DIR='"board"' $(PKG_CFLAGS)
+	-DTEAMBOARD_VERSION='"fuzz"' -DTEAMBOARD_BOARD_DIR='"board"' \
+	-DTEAMBOARD_MAPPING_DIR='"mappings"' $(PKG_CFLAGS)
 FUZZ_LIB_SRCS := $(filter-out src/daemon.c src/cmd.c src/payload.c src/runtime.c src/display.c,$(LIB_SRCS))
 
 fuzz: DEPS_SET = build fuzz
@@ -198,7 +206,7 @@ valgrind: deps all tests
 	$(Q)TEAMBOARD_WRAP='valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --track-fds=yes' \
 		tools/run-unit $(UNIT_BINS)
 	$(Q)TEAMBOARD_WRAP='valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --track-fds=yes' \
-		TEAMBOARD_BUILD=$(abspath $(B)) $(PYTHON) -m unittest discover -s tests/integration -t . -v
+		$(RUN_INTEGRATION)
 
 # --- benchmarks -------------------------------------------------------------
 # bench/run drives the real teamboardd over a real mosquitto on loopback with
@@ -234,11 +242,13 @@ demo: deps
 # --- install ----------------------------------------------------------------
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/board \
+		$(DESTDIR)$(DATADIR)/mappings \
 		$(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/teamboard $(DESTDIR)$(SYSTEMDUNITDIR) \
 		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(UDEVRULESDIR)
 	install -m 0755 $(B)/teamboardd $(DESTDIR)$(SBINDIR)/teamboardd
 	install -m 0755 $(B)/teamboardctl $(DESTDIR)$(BINDIR)/teamboardctl
 	install -m 0644 board/*.conf $(DESTDIR)$(DATADIR)/board/
+	install -m 0644 mappings/*.conf $(DESTDIR)$(DATADIR)/mappings/
 	install -m 0644 teamboard.conf.example $(DESTDIR)$(DATADIR)/teamboard.conf.example
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
 	cp -r docs $(DESTDIR)$(DOCDIR)/
