@@ -226,12 +226,13 @@ class Simulation:
     events and schedule more actions."""
 
     def __init__(self, seed, speed=60.0, rate=1.0, start_sim=8 * HOUR, dues=True,
-                 id_prefix=None):
+                 priorities=True, id_prefix=None):
         self.rng = random.Random(seed)
         self.seed = seed
         self.speed = speed
         self.rate = rate
         self.dues = dues
+        self.priorities = priorities
         self.id_prefix = id_prefix or "evt-%d" % seed
         self.heap = []
         self.seq = 0
@@ -371,6 +372,8 @@ class Simulation:
         self.tickets[tk.id] = tk
         fields = {"channel": tk.channel, "priority": tk.priority, "public": tk.public,
                   "subject": tk.subject, "customer": tk.customer, "queue": tk.queue}
+        if not self.priorities:
+            del fields["priority"]
         fields.update(self.dues_of(tk))
         self.emit("ticket.created", tk, fields)
 
@@ -435,7 +438,8 @@ class Simulation:
         if due < tk.fr_due_sim:
             tk.fr_due_sim = due
             fields.update(self.dues_of(tk, resolution=False))
-        self.emit("ticket.updated", tk, fields)
+        if self.priorities:     # a backend without priorities has nothing to say
+            self.emit("ticket.updated", tk, fields)
 
     def reply(self, tid, via_update=False):
         """An agent answers. Then the ticket is settled, waits on the

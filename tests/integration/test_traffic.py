@@ -268,6 +268,15 @@ class DryRunTest(unittest.TestCase):
         self.assertEqual([strip_times(e) for e in plain],
                          [strip_times(e) for e in self.day], "the same day, minus due times")
 
+    def test_no_priority(self):
+        plain = day(42, "--no-priority")
+        self.assertNotIn('"priority"', json.dumps(plain))
+        raises = [e for e in self.day if e["type"] == "ticket.updated"
+                  and "priority" in e["ticket"]]
+        self.assertGreater(len(raises), 0)
+        self.assertEqual(len(plain), len(self.day) - len(raises),
+                         "the same day, without priorities and their raises")
+
     def test_a_closed_reader_is_not_an_error(self):
         p = subprocess.run("%s %s --dry-run --hours 48 | head -1" % (sys.executable, TRAFFIC),
                            shell=True, capture_output=True, timeout=60 * SLOW)
@@ -295,9 +304,8 @@ class ExitStatusTest(unittest.TestCase):
         self.assertLess(time.monotonic() - t, 15 * SLOW)
 
 
-class DaemonTest(BoardTest):
-    """Generated traffic through mosquitto into the real daemon, which must
-    reject nothing and count every event."""
+class FedBoard(BoardTest):
+    """A test daemon with its /metrics on, and how to feed it a day."""
 
     def setUp(self):
         super().setUp()
@@ -355,6 +363,12 @@ class DaemonTest(BoardTest):
         at = iso(datetime.now(timezone.utc) - timedelta(seconds=25))
         return dry_run("--seed", "11", "--day", "--speed", "4000", "--at", at, *more)
 
+
+
+class DaemonTest(FedBoard):
+    """Generated traffic through mosquitto into the real daemon, which must
+    reject nothing and count every event."""
+
     def test_a_fast_day_is_valid_for_the_daemon(self):
         evs = self.fast_day()
         self.assertGreater(len(evs), 1000)
@@ -375,3 +389,24 @@ class DaemonTest(BoardTest):
                     "--quiet", *args)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.check_board(expected)
+
+
+class BareBackendTest(FedBoard):
+    """A backend that sends neither due times nor priorities, on a board
+    whose own SLA policy and priority rules fill them in (docs/sla.md)."""
+
+    daemon_conf = "[sla]\nenabled = true\n\n[priority]\nenabled = true\n"
+
+    def test_a_fast_day_without_dues_and_priorities(self):
+        evs = self.fast_day("--no-dues", "--no-priority")
+        self.assertNotIn('"due"', json.dumps(evs))
+        self.assertNotIn('"priority"', json.dumps(evs))
+        self.feed(evs)
+        self.check_board(evs)
+        # The board gave every ticket it shows a priority and a due time.
+        alerts = self.daemon.status()["alerts"]
+        self.assertGreater(len(alerts), 5)
+        for a in alerts:
+            self.assertIn(a["priority"], PRIORITIES, a)
+            self.assertEqual(a["due_source"], "policy", a)
+            self.assertIsNotNone(a["due_in_s"], a)
