@@ -13,6 +13,7 @@
 
 #include "conferr.h"
 #include "event.h"
+#include "mapping.h"
 #include "policy.h"
 #include "quiet.h"
 #include "signals.h"
@@ -132,6 +133,13 @@ struct conf {
 		bool discovery; /* Home Assistant MQTT discovery */
 		char prefix[128];
 	} homeassistant;
+
+	/* [mapping NAME] sections (docs/mapping.md), kept as the lines that
+	 * mapping_set_compile() reads; checked by conf_load(). */
+	struct {
+		char src[MAPPING_SRC_MAX];
+		char preset_dir[CONF_PATH_MAX]; /* installed mappings/ folder */
+	} mapping;
 };
 
 /* Fills every key with its default (board.id stays empty). */

@@ -38,6 +38,8 @@ typedef int (*conf_ini_key_fn)(void *user, const char *section, const char *key,
  * trimmed; '#' and ';' start a comment at the start of a line or after
  * whitespace (outside double quotes); one pair of double quotes around a
  * value is removed; indented lines are ordinary lines (no continuations).
+ * A section name is one word of letters, digits, '.', '_' and '-', or two
+ * such words with one space ("[mapping zendesk]").
  * Syntax errors, control characters and over-long lines are errors naming
  * file and line. Returns 0 or the first error (-EINVAL or -errno). */
 int conf_ini_parse(const char *path, conf_ini_section_fn on_section, conf_ini_key_fn on_key,

@@ -14,6 +14,9 @@
 
 #include "timeutil.h"
 
+#ifndef TEAMBOARD_MAPPING_DIR
+#define TEAMBOARD_MAPPING_DIR "/usr/local/share/teamboard/mappings"
+#endif
 #ifndef TEAMBOARD_BOARD_DIR
 #define TEAMBOARD_BOARD_DIR "/usr/local/share/teamboard/board"
 #endif
@@ -1092,6 +1095,7 @@ conf_defaults(struct conf *c)
 
 	memset(c, 0, sizeof(*c));
 	copy_field(c->board.profile_dir, sizeof(c->board.profile_dir), TEAMBOARD_BOARD_DIR);
+	copy_field(c->mapping.preset_dir, sizeof(c->mapping.preset_dir), TEAMBOARD_MAPPING_DIR);
 	/* Also set directly: the setter checks the zone against tzdata. */
 	copy_field(c->alerts.timezone, sizeof(c->alerts.timezone), "UTC");
 	for (i = 0; i < N_KEYS; i++)
@@ -1213,6 +1217,8 @@ load_section(void *user, const char *section, int line, struct conf_error *err)
 {
 	struct load_ctx *x = user;
 
+	if (mapping_section(section, NULL))
+		return 0; /* the name is checked with its first key */
 	if (!section_known(section))
 		return conf_error_set(err, x->path, line, "", "unknown section [%s]", section);
 	return 0;
@@ -1226,6 +1232,9 @@ load_key(void *user, const char *section, const char *key, const char *value, in
 	char name[80];
 	int i = key_index(section, key);
 
+	if (mapping_section(section, NULL))
+		return mapping_src_add(x->c->mapping.src, sizeof(x->c->mapping.src), section, key,
+				       value, x->path, line, err);
 	if (i >= 0 && x->lines[i]) {
 		key_name(section, key, name, sizeof(name));
 		return conf_error_set(err, x->path, line, name, "given twice (first on line %d)",
@@ -1261,6 +1270,13 @@ conf_load(const char *path, struct conf *c, struct conf_error *err)
 	r = conf_ini_parse(path, load_section, load_key, x, err);
 	if (r == 0)
 		r = validate(x->c, path, x->lines, err);
+	if (r == 0 && x->c->mapping.src[0]) {
+		struct mapping_set *maps = NULL;
+
+		r = mapping_set_compile(x->c->mapping.src, path, x->c->mapping.preset_dir, &maps,
+					err);
+		mapping_set_free(maps);
+	}
 	if (r == 0)
 		*c = *x->c;
 out:

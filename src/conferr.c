@@ -126,6 +126,23 @@ valid_name(const char *s)
 	return true;
 }
 
+/* A name, or two names with one space between: "[mapping zendesk]" names
+ * one of several sections of a kind. */
+static bool
+valid_section(const char *s)
+{
+	const char *sp = strchr(s, ' ');
+	char first[64];
+
+	if (!sp)
+		return valid_name(s);
+	if ((size_t)(sp - s) >= sizeof(first))
+		return false;
+	memcpy(first, s, (size_t)(sp - s));
+	first[sp - s] = '\0';
+	return valid_name(first) && valid_name(sp + 1);
+}
+
 static char *
 trim(char *s)
 {
@@ -242,8 +259,10 @@ process_line(struct ini_ctx *x, char *out, size_t size)
 		}
 		s[n - 1] = '\0';
 		s = trim(s + 1);
-		if (!valid_name(s)) {
-			ini_fail(x, "", "invalid section name (letters, digits, '.', '_', '-')");
+		if (!valid_section(s)) {
+			ini_fail(x, "",
+				 "invalid section name (letters, digits, '.', '_', '-'; or two "
+				 "such names with one space, as in [mapping zendesk])");
 			return NULL;
 		}
 		snprintf(x->section, sizeof(x->section), "%s", s);

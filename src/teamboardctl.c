@@ -32,6 +32,7 @@
 
 #include "conf.h"
 #include "conferr.h"
+#include "maptest.h"
 #include "timeutil.h"
 
 #ifndef TEAMBOARD_VERSION
@@ -2121,6 +2122,9 @@ help(void)
 	       "  sim double BUTTON           double-press a simulated button\n"
 	       "  sim state                   simulated lines, buttons and sounds\n"
 	       "  raw VERB [JSON-ARGS]        send any verb, print its data as JSON\n"
+	       "  map-test FILE [--mapping NAME | --preset NAME] [--topic T]\n"
+	       "                              what a helpdesk payload becomes under a\n"
+	       "                              [mapping] of the -c file (no daemon needed)\n"
 	       "\n"
 	       "Options:\n"
 	       "  -s, --socket SOCKET   control socket (default: $TEAMBOARD_SOCKET, then\n"
@@ -2279,6 +2283,9 @@ main(int argc, char **argv)
 		return usage_error("no command given");
 	if (!a.literal[0] && a.v[0][0] == '-')
 		return usage_error("unknown option '%s'", a.v[0]);
+	/* Local: reads the config and a file, talks to no daemon. */
+	if (strcmp(a.v[0], "map-test") == 0)
+		return maptest_main(config, a.n - 1, a.v + 1);
 
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(a.v[0], commands[i].name) != 0)
