@@ -1,5 +1,5 @@
-/* crypto: HMAC-SHA256 and certificate public-key hashes from OpenSSL's
- * libcrypto (the only file that includes OpenSSL headers).
+/* crypto: HMAC-SHA256 and hex from OpenSSL's libcrypto (OpenSSL headers
+ * are included here and in tls.c, which owns the broker TLS context).
  */
 #pragma once
 
@@ -15,12 +15,6 @@ int crypto_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t 
 
 /* Compares in time independent of where a and b differ (signatures). */
 bool crypto_equal(const void *a, const void *b, size_t n);
-
-/* SHA-256 of the DER SubjectPublicKeyInfo of the peer certificate of an
- * established TLS connection (`ssl` is an OpenSSL SSL *, as libmosquitto's
- * mosquitto_ssl_get() returns it). 0, -ENOTCONN without a peer
- * certificate, -EIO. */
-int crypto_peer_spki_sha256(void *ssl, uint8_t out[CRYPTO_SHA256_LEN]);
 
 /* Lower-case hex of n bytes into out (2n + 1 bytes). */
 void crypto_hex(const uint8_t *in, size_t n, char *out);

@@ -29,8 +29,8 @@ struct mqtt_config {
 	bool tls;
 	const char *cafile, *certfile, *keyfile;
 	/* NULL, or the SHA-256 of the broker certificate's public key: any
-	 * other key is refused right after the handshake, before we
-	 * subscribe or publish anything. */
+	 * other key fails the TLS handshake, before CONNECT (with the
+	 * password) is sent. */
 	const uint8_t *tls_pin;
 	uint32_t session_expiry_s; /* v5 */
 	const char *will_topic;    /* retained, QoS 1 */

@@ -7,8 +7,6 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 int
 crypto_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t len,
@@ -32,28 +30,6 @@ bool
 crypto_equal(const void *a, const void *b, size_t n)
 {
 	return CRYPTO_memcmp(a, b, n) == 0;
-}
-
-int
-crypto_peer_spki_sha256(void *ssl, uint8_t out[CRYPTO_SHA256_LEN])
-{
-	X509 *cert;
-	unsigned char *der = NULL;
-	unsigned int md_len = 0;
-	int len, r = 0;
-
-	if (!ssl)
-		return -ENOTCONN;
-	cert = SSL_get1_peer_certificate(ssl);
-	if (!cert)
-		return -ENOTCONN;
-	len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
-	if (len <= 0 || !EVP_Digest(der, (size_t)len, out, &md_len, EVP_sha256(), NULL) ||
-	    md_len != CRYPTO_SHA256_LEN)
-		r = -EIO;
-	OPENSSL_free(der);
-	X509_free(cert);
-	return r;
 }
 
 void

@@ -21,11 +21,11 @@
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
 
-#include "crypto.h"
 #include "log.h"
 #include "loop.h"
 #include "mqtt.h"
 #include "timeutil.h"
+#include "tls.h"
 
 #define MISC_INTERVAL_USEC       USEC_PER_SEC
 #define BACKOFF_MIN_USEC         USEC_PER_SEC
@@ -38,6 +38,7 @@
 #define DISCONNECT_PUMP_USEC     (500 * USEC_PER_MSEC)
 #define PUMP_SLICE_MS            50
 #define MID_SPACE                65536 /* message ids are 16 bit */
+#define REASON_MAX               384
 
 enum mqtt_state {
 	MQTT_IDLE,       /* not started, or stopped */
@@ -62,15 +63,14 @@ struct mqtt {
 	size_t n_cmd_subs; /* the last ones in subs */
 
 	enum mqtt_state state;
-	bool stopping;     /* mqtt_stop()/free(): no retries, no callbacks */
-	bool lib_ref;      /* holds one mosquitto_lib_init() */
-	bool attempted;    /* later attempts use reconnect_async */
-	unsigned failures; /* failed attempts since the last CONNACK */
-	unsigned connects; /* successful CONNACKs */
-	int sock_errno;    /* SO_ERROR of a failed connect */
-	char refusal[96];  /* CONNACK refusal, for the disconnect after it */
-	bool has_pin;
-	uint8_t pin[CRYPTO_SHA256_LEN]; /* broker public key's SHA-256 */
+	bool stopping;       /* mqtt_stop()/free(): no retries, no callbacks */
+	bool lib_ref;        /* holds one mosquitto_lib_init() */
+	bool attempted;      /* later attempts use reconnect_async */
+	unsigned failures;   /* failed attempts since the last CONNACK */
+	unsigned connects;   /* successful CONNACKs */
+	int sock_errno;      /* SO_ERROR of a failed connect */
+	char refusal[96];    /* CONNACK refusal, for the disconnect after it */
+	struct tls *tls_ctx; /* our certificate checks, NULL without TLS */
 
 	struct loop_io io;
 	int watched_fd; /* -1: not watching */
@@ -293,6 +293,10 @@ errno_reason(char *buf, size_t size, int err)
 static void
 disconnect_reason(struct mqtt *m, int rc, int err, char *buf, size_t size)
 {
+	/* A certificate our checks refused is the cause, whatever code the
+	 * library's read or write path turned it into. */
+	if (m->state == MQTT_CONNECTING && tls_failure(m->tls_ctx, buf, size))
+		return;
 	if (m->refusal[0]) {
 		snprintf(buf, size, "%s", m->refusal);
 	} else if (m->sock_errno) {
@@ -317,7 +321,7 @@ disconnect_reason(struct mqtt *m, int rc, int err, char *buf, size_t size)
 			break;
 		case MOSQ_ERR_TLS:
 		case MOSQ_ERR_TLS_HANDSHAKE:
-			snprintf(buf, size, "TLS error (certificate or handshake)");
+			snprintf(buf, size, "TLS handshake failed");
 			break;
 		case MOSQ_ERR_PROTOCOL:
 			snprintf(buf, size, "protocol error");
@@ -335,7 +339,7 @@ disconnect_reason(struct mqtt *m, int rc, int err, char *buf, size_t size)
 static void
 check_socket(struct mqtt *m, int rc, int err)
 {
-	char reason[160];
+	char reason[REASON_MAX];
 
 	if (m->stopping || (m->state != MQTT_CONNECTING && m->state != MQTT_CONNECTED) ||
 	    mosquitto_socket(m->mosq) >= 0)
@@ -348,7 +352,7 @@ static void
 attempt(struct loop *loop, void *userdata)
 {
 	struct mqtt *m = userdata;
-	char reason[160];
+	char reason[REASON_MAX];
 	int rc;
 
 	(void)loop;
@@ -358,6 +362,7 @@ attempt(struct loop *loop, void *userdata)
 	m->refusal[0] = '\0';
 	m->sock_errno = 0;
 	m->out_idle = false;
+	tls_attempt(m->tls_ctx);
 	/* the library closes the old socket and may reuse its number */
 	unwatch(m);
 	errno = 0;
@@ -402,7 +407,7 @@ static void
 connect_failed(struct mqtt *m, int fd)
 {
 	socklen_t len = sizeof(m->sock_errno);
-	char reason[160];
+	char reason[REASON_MAX];
 	int rc;
 
 	m->sock_errno = 0;
@@ -492,25 +497,6 @@ subscribe_all(struct mqtt *m)
 	}
 }
 
-/* The broker's certificate key against mqtt.tls_pin (the CA and the host
- * name were verified by the handshake already). */
-static bool
-pin_matches(struct mqtt *m)
-{
-	uint8_t got[CRYPTO_SHA256_LEN];
-	char hex[2 * CRYPTO_SHA256_LEN + 1];
-
-	if (crypto_peer_spki_sha256(mosquitto_ssl_get(m->mosq), got) < 0) {
-		log_debug("mqtt: no broker certificate to check the pin against");
-		return false;
-	}
-	if (crypto_equal(got, m->pin, sizeof(got)))
-		return true;
-	crypto_hex(got, sizeof(got), hex);
-	log_debug("mqtt: broker public key sha256 %s does not match the pin", hex);
-	return false;
-}
-
 static void
 on_connect(struct mosquitto *mosq, void *userdata, int rc, int flags,
 	   const mosquitto_property *props)
@@ -537,15 +523,6 @@ on_connect(struct mosquitto *mosq, void *userdata, int rc, int flags,
 	}
 	if (m->stopping)
 		return;
-	if (m->has_pin && !pin_matches(m)) {
-		/* Not ours: leave before subscribing or publishing anything. The
-		 * disconnect callback reports the refusal and schedules a retry
-		 * with backoff, as for any refused connection. */
-		snprintf(m->refusal, sizeof(m->refusal),
-			 "TLS public-key pin mismatch (mqtt.tls_pin)");
-		mosquitto_disconnect(m->mosq);
-		return;
-	}
 	m->state = MQTT_CONNECTED;
 	m->failures = 0;
 	m->connects++;
@@ -561,7 +538,7 @@ on_disconnect(struct mosquitto *mosq, void *userdata, int rc, const mosquitto_pr
 {
 	struct mqtt *m = userdata;
 	int err = errno;
-	char reason[160];
+	char reason[REASON_MAX];
 
 	(void)mosq;
 	(void)props;
@@ -684,26 +661,32 @@ file_readable(const char *path)
 	return access(path, R_OK) == 0 ? 0 : -errno;
 }
 
+/* Our own SSL_CTX without libmosquitto's defaults: it only creates the
+ * SSL from it and sets SNI, so the certificate checks (CA, host name, pin)
+ * are tls.c's verify callback, which fails the handshake before CONNECT
+ * (and the password in it) is sent, and says why. */
 static int
 setup_tls(struct mqtt *m, const struct mqtt_config *cfg)
 {
-	const char *cafile = cfg->cafile && *cfg->cafile ? cfg->cafile : NULL;
-	const char *certfile = cfg->certfile && *cfg->certfile ? cfg->certfile : NULL;
-	const char *keyfile = cfg->keyfile && *cfg->keyfile ? cfg->keyfile : NULL;
-	int r;
+	struct tls_config tc = {
+		.host = m->host,
+		.cafile = cfg->cafile,
+		.certfile = cfg->certfile,
+		.keyfile = cfg->keyfile,
+		.pin = cfg->tls_pin,
+	};
+	int r = 0;
 
-	if (!certfile != !keyfile)
-		return -EINVAL;
-	if ((r = file_readable(cafile)) < 0 || (r = file_readable(certfile)) < 0 ||
-	    (r = file_readable(keyfile)) < 0)
+	if ((r = file_readable(cfg->cafile)) < 0 || (r = file_readable(cfg->certfile)) < 0 ||
+	    (r = file_readable(cfg->keyfile)) < 0)
 		return r;
-	/* without a CA file, trust the system store (public brokers) */
-	if (mosquitto_tls_set(m->mosq, cafile, cafile ? NULL : "/etc/ssl/certs", certfile, keyfile,
-			      NULL) != MOSQ_ERR_SUCCESS)
-		return -EINVAL;
-	/* verify the peer; "tlsv1.2" is the minimum in 2.0.11 (1.3 allowed).
-	 * Hostname checking stays on: tls_insecure is never set. */
-	if (mosquitto_tls_opts_set(m->mosq, 1, "tlsv1.2", NULL) != MOSQ_ERR_SUCCESS)
+	m->tls_ctx = tls_new(&tc, &r);
+	if (!m->tls_ctx)
+		return r;
+	/* the library takes its own reference */
+	if (mosquitto_int_option(m->mosq, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 0) != MOSQ_ERR_SUCCESS ||
+	    mosquitto_void_option(m->mosq, MOSQ_OPT_SSL_CTX, tls_ssl_ctx(m->tls_ctx)) !=
+		    MOSQ_ERR_SUCCESS)
 		return -EINVAL;
 	return 0;
 }
@@ -784,9 +767,6 @@ mqtt_new(struct loop *loop, const struct mqtt_config *cfg, const struct mqtt_cal
 	m->userdata = userdata;
 	m->v5 = cfg->v5;
 	m->tls = cfg->tls;
-	m->has_pin = cfg->tls && cfg->tls_pin;
-	if (m->has_pin)
-		memcpy(m->pin, cfg->tls_pin, sizeof(m->pin));
 	m->port = cfg->port ? cfg->port : (cfg->tls ? 8883 : 1883);
 	m->keepalive_s = cfg->keepalive_s ? (int)cfg->keepalive_s : DEFAULT_KEEPALIVE_S;
 	if (m->keepalive_s < MIN_KEEPALIVE_S)
@@ -985,6 +965,7 @@ mqtt_free(struct mqtt *m)
 		loop_timer_disarm(m->loop, &m->misc_timer);
 		mosquitto_destroy(m->mosq);
 	}
+	tls_free(m->tls_ctx);
 	if (m->lib_ref && --lib_refs == 0)
 		mosquitto_lib_cleanup();
 	for (size_t i = 0; i < m->n_subs; i++)

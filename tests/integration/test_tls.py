@@ -2,13 +2,19 @@
 certificates this test makes with the openssl command: the right CA (with a
 client certificate) connects; a wrong CA, a wrong host name, an expired
 certificate and a public-key pin mismatch are refused with a clear log line
-and no busy loop; a matching pin connects."""
+and no busy loop, each with its own log line; a matching pin connects; a
+server with the wrong key never receives the CONNECT packet (nor the
+password in it)."""
 import os
 import shutil
+import socket
+import ssl
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
+import uuid
 
 from tests.integration.fleet import ConfBroker, NamedDaemon
 from tests.integration.harness import SLOW, WRAP, wait_for
@@ -90,6 +96,55 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+class TlsRecorder:
+    """A TLS server (not MQTT) that records what each client sends after the
+    handshake: the CONNECT packet of an MQTT client, password included."""
+
+    def __init__(self, cert, key):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert, key)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self.handshakes = 0
+        self.refused = 0
+        self.data = b""
+        self.stopping = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.accepted += 1
+            conn.settimeout(2)
+            try:
+                with self.ctx.wrap_socket(conn, server_side=True) as tls:
+                    self.handshakes += 1
+                    while True:
+                        chunk = tls.recv(4096)
+                        if not chunk:
+                            break
+                        self.data += chunk
+            except ssl.SSLError:
+                self.refused += 1
+            except OSError:
+                pass  # timeout: the client waits for a CONNACK we never send
+            finally:
+                conn.close()
+
+    def stop(self):
+        self.stopping = True
+        self.thread.join(5)
+        self.sock.close()
+
+
 class Tls(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -161,22 +216,62 @@ class Tls(unittest.TestCase):
     @SKIP_SLOW
     def test_wrong_ca_is_refused(self):
         self.run_board(cafile="otherca.crt")
-        self.assert_refused("TLS")
+        self.assert_refused("TLS: server certificate (issuer 'teamboard test ca') not signed "
+                            "by a CA in cafile %s" % self.p("otherca.crt"))
 
     @SKIP_SLOW
     def test_wrong_host_name_is_refused(self):
         self.run_board(server="wrongname")
-        self.assert_refused("TLS")
+        self.assert_refused("TLS: server certificate is for broker.wrong.example, "
+                            "not 127.0.0.1")
 
     @SKIP_SLOW
     def test_expired_certificate_is_refused(self):
         self.run_board(server="expired")
-        self.assert_refused("TLS")
+        self.assert_refused("TLS: server certificate '127.0.0.1' expired "
+                            "(notAfter 2020-01-02 00:00:00 UTC)")
+
+    def recorded_board(self, pin, secret):
+        """The board with a password, against a TlsRecorder with the good
+        server certificate (right CA, right name)."""
+        rec = TlsRecorder(self.p("server.crt"), self.p("server.key"))
+        self.addCleanup(rec.stop)
+        secret_file = os.path.join(self.tmp, "secret")
+        with open(secret_file, "w") as f:
+            f.write(secret + "\n")
+        os.chmod(secret_file, 0o600)
+        self.daemon = NamedDaemon(self.tmp, rec.port, "floor1")
+        with open(self.daemon.conf) as f:
+            text = f.read()
+        with open(self.daemon.conf, "w") as f:
+            f.write(text.replace("keepalive = 5s\n", "keepalive = 5s\ntls = true\n"
+                                 "cafile = %s\ntls_pin = %s\nusername = floor1\n"
+                                 "password_file = %s\n"
+                                 % (self.p("ca.crt"), pin, secret_file)))
+        self.daemon.start()
+        return rec
+
+    def test_pin_is_checked_before_the_password_is_sent(self):
+        secret = "pw-" + uuid.uuid4().hex
+        # The right pin: the recorder sees our CONNECT, password and all
+        # (so it would see it below if the board sent it).
+        rec = self.recorded_board(spki_sha256(self.pki, "server.crt"), secret)
+        wait_for(lambda: secret.encode() in rec.data, 10, "the CONNECT packet")
+        self.assertEqual(self.daemon.stop(), 0)
+        rec.stop()
+
+        # The wrong pin: two handshakes, each ended by the board before it
+        # sent a byte of MQTT.
+        rec = self.recorded_board(spki_sha256(self.pki, "wrongname.crt"), secret)
+        wait_for(lambda: rec.refused >= 2, 15, "two refused handshakes")
+        self.assertEqual((rec.handshakes, rec.data), (0, b""))
+        self.assertIn("pin mismatch", self.daemon.read_log())
 
     def test_pin_mismatch_is_refused_and_match_connects(self):
         other = spki_sha256(self.pki, "wrongname.crt")
         self.run_board(pin=other)
-        self.assert_refused("pin mismatch")
+        self.assert_refused("TLS: public-key pin mismatch: server key sha256 %s is not "
+                            "mqtt.tls_pin" % spki_sha256(self.pki, "server.crt"))
         self.assertEqual(self.daemon.stop(), 0)
         self.broker.stop()
         self.run_board(pin=spki_sha256(self.pki, "server.crt").upper())
