@@ -154,8 +154,15 @@ check: deps
 check-unit: $(UNIT_BINS)
 	@tools/run-unit $(UNIT_BINS)
 
+# The integration tests mostly wait on timers, so classes run side by side
+# (TEST_JOBS at once, default: the CPU count, at least 2); the longest start
+# first, by the times of the previous run.
+TEST_JOBS ?=
+RUN_INTEGRATION = TEAMBOARD_BUILD=$(abspath $(B)) $(PYTHON) tools/run-integration \
+	$(if $(TEST_JOBS),-j $(TEST_JOBS)) --times $(B)/integration-times.json $(if $(TESTS),-k $(TESTS))
+
 check-integration: all
-	$(Q)TEAMBOARD_BUILD=$(abspath $(B)) $(PYTHON) -m unittest discover -s tests/integration -t . -v $(if $(TESTS),-k $(TESTS))
+	$(Q)$(RUN_INTEGRATION)
 
 # The unit file as installed, checked by systemd itself.
 check-systemd: all
@@ -199,7 +206,7 @@ valgrind: deps all tests
 	$(Q)TEAMBOARD_WRAP='valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --track-fds=yes' \
 		tools/run-unit $(UNIT_BINS)
 	$(Q)TEAMBOARD_WRAP='valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --track-fds=yes' \
-		TEAMBOARD_BUILD=$(abspath $(B)) $(PYTHON) -m unittest discover -s tests/integration -t . -v
+		$(RUN_INTEGRATION)
 
 # --- benchmarks -------------------------------------------------------------
 # bench/run drives the real teamboardd over a real mosquitto on loopback with
