@@ -137,9 +137,12 @@ alert_json(const struct alert_info *a)
 	if (a->has_due) {
 		cJSON_AddNumberToObject(o, "due_in_s", (double)(a->due_in_ms / 1000));
 		cJSON_AddStringToObject(o, "due_sla", sla_kind_name(a->due_sla));
+		/* board-side SLA policy (docs/sla.md) or the backend's own due */
+		cJSON_AddStringToObject(o, "due_source", a->due_policy ? "policy" : "backend");
 	} else {
 		cJSON_AddNullToObject(o, "due_in_s");
 		cJSON_AddNullToObject(o, "due_sla");
+		cJSON_AddNullToObject(o, "due_source");
 	}
 	cJSON_AddBoolToObject(o, "paused", a->paused);
 	add_str_or_null(o, "acked_by", a->acked_by);

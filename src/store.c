@@ -146,6 +146,8 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (ticket_id, raised_ms)\n"
 	") WITHOUT ROWID;\n"
 	"CREATE INDEX breaches_at ON breaches(raised_ms);\n",
+	/* 4: whether a ticket's dues came from the board's SLA policy */
+	"ALTER TABLE tickets ADD COLUMN due_policy INTEGER NOT NULL DEFAULT 0;\n",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -159,10 +161,10 @@ static const char *const migrations[] = {
 	"paused_left_resolution_ms, backend_warning_first_response, "                              \
 	"backend_warning_resolution, backend_breached_first_response, "                            \
 	"backend_breached_resolution, kind, state, escalated, event_id, "                          \
-	"raised_ms, acked_by, acked_at_ms"
+	"raised_ms, acked_by, acked_at_ms, due_policy"
 #define TICKET_PARAMS                                                                              \
 	"?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "                                \
-	"?, ?, ?, ?, ?, ?, ?, ?"
+	"?, ?, ?, ?, ?, ?, ?, ?, ?"
 
 #define ACK_COLUMNS                                                                                \
 	"id, board, ticket_id, alert, agent, source, button, at_ms, "                              \
@@ -1295,6 +1297,7 @@ ticket_bind(struct binder *b, const struct ticket_snapshot *t)
 	bind_int(b, t->raised_ms);
 	bind_text(b, t->acked_by);
 	bind_int(b, t->acked_at_ms);
+	bind_int(b, t->due_policy);
 }
 
 /* In TICKET_COLUMNS order; unknown names as in kind_read(). */
@@ -1333,6 +1336,7 @@ ticket_read(sqlite3_stmt *st, struct ticket_snapshot *t)
 	t->raised_ms = sqlite3_column_int64(st, c++);
 	copy_column(t->acked_by, sizeof(t->acked_by), st, c++);
 	t->acked_at_ms = sqlite3_column_int64(st, c++);
+	t->due_policy = sqlite3_column_int64(st, c++) != 0;
 }
 
 int

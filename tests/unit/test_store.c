@@ -230,7 +230,7 @@ test_open_creates_schema_in_wal_mode(void **state)
 
 	/* File header: read/write versions 2 = WAL; user_version at 60. */
 	assert_int_equal(header_be32(f->path, 16) & 0xffff, 0x0202);
-	assert_int_equal(header_be32(f->path, 60), 3);
+	assert_int_equal(header_be32(f->path, 60), 4);
 }
 
 static void
@@ -388,7 +388,7 @@ test_newer_schema_is_refused(void **state)
 	assert_null(store_open(f->path, &err, msg, sizeof(msg)));
 	assert_true(err < 0);
 	assert_string_equal(msg, "database schema version 99 is newer than this "
-				 "teamboardd supports (3)");
+				 "teamboardd supports (4)");
 	/* Refused, not "recovered": the newer database is left alone. */
 	assert_int_equal(header_be32(f->path, 60), 99);
 
@@ -864,6 +864,7 @@ full_ticket(const char *id)
 	t.raised_ms = NOW_MS - 500;
 	snprintf(t.acked_by, sizeof(t.acked_by), "bob");
 	t.acked_at_ms = NOW_MS - 100;
+	t.due_policy = true;
 	return t;
 }
 

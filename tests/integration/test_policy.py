@@ -1,0 +1,110 @@
+"""Board-side SLA policy and priorities from content (issue 8, docs/sla.md)
+on the real daemon and broker: an event without dues gets the policy's
+targets and breaches at the policy time; backend dues are kept; the next
+response is due when the customer writes after a reply; an event without
+priority gets the rules' priority."""
+import time
+
+from tests.integration.harness import (BOARD, BoardTest, event, now_iso,
+                                       wait_for)
+
+ERRORS = "teamboard/%s/errors" % BOARD
+
+# Short targets so the test sees a breach; calendar hours so it does not
+# depend on when it runs.
+SLA_CONF = """[sla]
+enabled = true
+first_response = email 3s, * 1h
+next_response = chat 3s, * 1h
+resolution = * none
+first_response_hours = calendar
+next_response_hours = calendar
+"""
+
+
+def alert(status, tid):
+    for a in status["alerts"]:
+        if a["ticket_id"] == tid:
+            return a
+    return None
+
+
+class SlaPolicy(BoardTest):
+    daemon_conf = SLA_CONF
+
+    def test_event_without_dues_breaches_at_the_policy_time(self):
+        sent = time.monotonic()
+        self.send(event("ticket.created", "T-1", channel="email", priority="normal",
+                        public=False, subject="Invoice question"))
+        a = wait_for(lambda: alert(self.daemon.status(), "T-1"), 3, "T-1 on the board")
+        self.assertEqual(a["due_source"], "policy")
+        self.assertEqual(a["due_sla"], "first_response")
+        self.assertTrue(0 <= a["due_in_s"] <= 3, a)
+        wait_for(lambda: alert(self.daemon.status(), "T-1")["kind"] == "breached", 10,
+                 "T-1 to breach")
+        # The board's clock breached it, not earlier than the 3 s target.
+        self.assertGreaterEqual(time.monotonic() - sent, 2.5)
+        self.assertEqual(self.daemon.lamps()["red"], "slow")
+
+    def test_backend_dues_win(self):
+        self.send(event("ticket.created", "T-2", channel="email", priority="normal",
+                        due={"first_response": now_iso(600)}))
+        a = wait_for(lambda: alert(self.daemon.status(), "T-2"), 3, "T-2 on the board")
+        self.assertEqual(a["due_source"], "backend")
+        self.assertGreater(a["due_in_s"], 500)
+        # The policy's 3 s e-mail target did not sneak in.
+        time.sleep(3.5)
+        self.assertEqual(alert(self.daemon.status(), "T-2")["kind"], "new")
+
+    def test_next_response_when_the_customer_writes_again(self):
+        self.send(event("ticket.created", "T-3", channel="chat", priority="normal"))
+        a = wait_for(lambda: alert(self.daemon.status(), "T-3"), 3, "T-3 on the board")
+        self.assertGreater(a["due_in_s"], 3000)  # chat first response: 1 h
+        self.send(event("ticket.replied", "T-3"))
+        wait_for(lambda: alert(self.daemon.status(), "T-3")["due_in_s"] is None, 3,
+                 "reply to satisfy the first response")
+        self.send(event("ticket.updated", "T-3", subject="Still waiting"))
+        a = wait_for(lambda: (lambda x: x if x["due_in_s"] is not None else None)(
+            alert(self.daemon.status(), "T-3")), 3, "next response due")
+        self.assertEqual(a["due_source"], "policy")
+        self.assertTrue(0 <= a["due_in_s"] <= 3, a)
+        wait_for(lambda: alert(self.daemon.status(), "T-3")["kind"] == "breached", 10,
+                 "next response to breach")
+
+    def test_policy_due_survives_a_restart(self):
+        self.send(event("ticket.created", "T-4", channel="vk", priority="low"))
+        wait_for(lambda: alert(self.daemon.status(), "T-4"), 3, "T-4 on the board")
+        self.assertEqual(self.daemon.stop(), 0)
+        self.daemon.start()
+        a = wait_for(lambda: alert(self.daemon.status(), "T-4"), 5, "T-4 restored")
+        self.assertEqual(a["due_source"], "policy")
+        self.assertGreater(a["due_in_s"], 3000)
+
+    def test_priority_still_required_without_rules(self):
+        self.send(event("ticket.created", "T-5", channel="email"))
+        errs = wait_for(lambda: self.client.on(ERRORS), 3, "rejection report")
+        self.assertIn("ticket.priority: missing", errs[0]["reason"])
+        self.assertIsNone(alert(self.daemon.status(), "T-5"))
+
+
+class PriorityRules(BoardTest):
+    daemon_conf = "[priority]\nenabled = true\n"
+
+    def test_priority_from_content(self):
+        self.send(event("ticket.created", "T-pub", channel="facebook", public=True,
+                        subject="My order NEVER arrived, refund now"),
+                  event("ticket.created", "T-dm", channel="telegram", public=False,
+                        subject="Где мой заказ?"),
+                  event("ticket.created", "T-thx", channel="instagram", public=True,
+                        subject="Dziękuję, super obsługa!"),
+                  event("ticket.created", "T-neg", channel="email", public=False,
+                        subject="Appen virker ikke"),
+                  event("ticket.created", "T-set", channel="email", priority="low",
+                        subject="Refund please"))
+        st = wait_for(lambda: (lambda s: s if len(s["alerts"]) == 5 else None)(
+            self.daemon.status()), 3, "five tickets")
+        got = {a["ticket_id"]: a["priority"] for a in st["alerts"]}
+        self.assertEqual(got, {"T-pub": "urgent", "T-neg": "high", "T-dm": "normal",
+                               "T-thx": "low", "T-set": "low"})
+        # No SLA policy configured: no invented dues.
+        self.assertIsNone(alert(st, "T-pub")["due_in_s"])
