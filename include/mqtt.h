@@ -66,6 +66,9 @@ struct mqtt_callbacks {
 	void (*message)(void *userdata, const struct mqtt_message *msg);
 	/* A QoS 1 publish was acknowledged (ok) or refused by the broker. */
 	void (*published)(void *userdata, int mid, bool ok);
+	/* The broker's SUBACK refused `filter` (its ACL, usually); `reason`
+	 * is its reason code in words. Once per filter and connection. */
+	void (*subscription_refused)(void *userdata, const char *filter, const char *reason);
 };
 
 /* Copies what it needs from `cfg`. Returns NULL with *err set. */
@@ -90,6 +93,10 @@ bool mqtt_connected(const struct mqtt *m);
 /* QoS 1 messages sent but not yet acknowledged. */
 size_t mqtt_inflight(const struct mqtt *m);
 unsigned mqtt_reconnects(const struct mqtt *m);
+/* The filters the broker refused since the last CONNACK: their number,
+ * the first `max` of them into `filters` (may be NULL; valid until the
+ * next mqtt call). */
+size_t mqtt_refused_subscriptions(const struct mqtt *m, const char **filters, size_t max);
 
 /* Clean stop: publishes `payload` retained QoS 1 on `topic` (e.g. status
  * offline), waits up to timeout_usec for its PUBACK by pumping the socket,

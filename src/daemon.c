@@ -1064,11 +1064,25 @@ on_mqtt_published(void *userdata, int mid, bool ok)
 	}
 }
 
+/* Events or commands on that filter will never arrive. Rare (once per
+ * filter and connection), so health goes out at once. */
+static void
+on_mqtt_subscription_refused(void *userdata, const char *filter, const char *reason)
+{
+	struct daemon *d = userdata;
+
+	log_warning("Broker refused subscription to '%s' (%s): nothing on it will reach the "
+		    "board; check the broker's ACL for this board",
+		    filter, reason);
+	publish_health(d);
+}
+
 static const struct mqtt_callbacks mqtt_cb = {
 	.connected = on_mqtt_connected,
 	.disconnected = on_mqtt_disconnected,
 	.message = on_mqtt_message,
 	.published = on_mqtt_published,
+	.subscription_refused = on_mqtt_subscription_refused,
 };
 
 /* Hands committed ack records to MQTT in row order. Rows already in flight

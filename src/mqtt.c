@@ -61,6 +61,10 @@ struct mqtt {
 	char **subs;
 	size_t n_subs;
 	size_t n_cmd_subs; /* the last ones in subs */
+	/* the two SUBSCRIBEs of this connection (plain, command filters):
+	 * a SUBACK's codes are in the order of its own SUBSCRIBE */
+	int sub_mid, cmd_sub_mid;
+	bool *sub_refused; /* per filter in subs, since the last CONNACK */
 
 	enum mqtt_state state;
 	bool stopping;       /* mqtt_stop()/free(): no retries, no callbacks */
@@ -480,8 +484,11 @@ subscribe_all(struct mqtt *m)
 	/* One SUBSCRIBE for all; the broker keeps the session, but after a
 	 * broker restart it has forgotten it (session_present = 0). */
 	size_t n_plain = m->n_subs - m->n_cmd_subs;
+	m->sub_mid = m->cmd_sub_mid = 0;
+	memset(m->sub_refused, 0, m->n_subs * sizeof(*m->sub_refused));
 	if (n_plain) {
-		rc = mosquitto_subscribe_multiple(m->mosq, NULL, (int)n_plain, m->subs, 1, 0, NULL);
+		rc = mosquitto_subscribe_multiple(m->mosq, &m->sub_mid, (int)n_plain, m->subs, 1, 0,
+						  NULL);
 		if (rc != MOSQ_ERR_SUCCESS)
 			log_debug("mqtt: subscribe failed: %s", mosquitto_strerror(rc));
 	}
@@ -490,7 +497,7 @@ subscribe_all(struct mqtt *m)
 			m->v5 ? MQTT_SUB_OPT_RETAIN_AS_PUBLISHED | MQTT_SUB_OPT_SEND_RETAIN_NEVER
 			      : 0;
 
-		rc = mosquitto_subscribe_multiple(m->mosq, NULL, (int)m->n_cmd_subs,
+		rc = mosquitto_subscribe_multiple(m->mosq, &m->cmd_sub_mid, (int)m->n_cmd_subs,
 						  m->subs + n_plain, 1, options, NULL);
 		if (rc != MOSQ_ERR_SUCCESS)
 			log_debug("mqtt: subscribe failed: %s", mosquitto_strerror(rc));
@@ -560,15 +567,37 @@ on_subscribe(struct mosquitto *mosq, void *userdata, int mid, int count, const i
 	     const mosquitto_property *props)
 {
 	struct mqtt *m = userdata;
+	size_t first, n;
 
 	(void)mosq;
-	(void)mid;
 	(void)props;
-	/* one SUBSCRIBE for all filters: the codes come in their order */
-	for (int i = 0; i < count && (size_t)i < m->n_subs; i++)
-		if (granted[i] >= 0x80)
-			log_debug("mqtt: broker refused subscription '%s' (%s)", m->subs[i],
-				  mosquitto_reason_string(granted[i]));
+	if (mid == 0 || m->stopping)
+		return;
+	if (mid == m->sub_mid) {
+		first = 0;
+		n = m->n_subs - m->n_cmd_subs;
+	} else if (mid == m->cmd_sub_mid) {
+		first = m->n_subs - m->n_cmd_subs;
+		n = m->n_cmd_subs;
+	} else {
+		return; /* an earlier connection's */
+	}
+	/* A refused filter (ACL) gets a code >= 0x80 (MQTT 5: 0x87 "not
+	 * authorised"; 3.1.1 only has 0x80 "failure"). A broker may also
+	 * grant and then deliver nothing (mosquitto's acl_file does). */
+	for (size_t i = 0; i < n && i < (size_t)count; i++) {
+		const char *why;
+
+		if (granted[i] < 0x80 || m->sub_refused[first + i])
+			continue;
+		m->sub_refused[first + i] = true;
+		why = m->v5 ? mosquitto_reason_string(granted[i])
+			    : "failure (MQTT 3.1.1 gives no reason)";
+		log_debug("mqtt: broker refused subscription '%s' (0x%02x %s)", m->subs[first + i],
+			  (unsigned)granted[i], why);
+		if (m->cb.subscription_refused)
+			m->cb.subscription_refused(m->userdata, m->subs[first + i], why);
+	}
 }
 
 static void
@@ -781,7 +810,8 @@ mqtt_new(struct loop *loop, const struct mqtt_config *cfg, const struct mqtt_cal
 	m->host = dup_or_null(cfg->host, &ok);
 	if (cfg->n_subscriptions) {
 		m->subs = calloc(cfg->n_subscriptions, sizeof(*m->subs));
-		if (!m->subs)
+		m->sub_refused = calloc(cfg->n_subscriptions, sizeof(*m->sub_refused));
+		if (!m->subs || !m->sub_refused)
 			ok = false;
 		for (size_t i = 0; ok && i < cfg->n_subscriptions; i++, m->n_subs++)
 			m->subs[i] = dup_or_null(cfg->subscriptions[i], &ok);
@@ -971,6 +1001,7 @@ mqtt_free(struct mqtt *m)
 	for (size_t i = 0; i < m->n_subs; i++)
 		free(m->subs[i]);
 	free(m->subs);
+	free(m->sub_refused);
 	free(m->host);
 	free(m);
 }
@@ -1042,6 +1073,21 @@ size_t
 mqtt_inflight(const struct mqtt *m)
 {
 	return m ? m->inflight : 0;
+}
+
+size_t
+mqtt_refused_subscriptions(const struct mqtt *m, const char **filters, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; m && i < m->n_subs; i++) {
+		if (!m->sub_refused[i])
+			continue;
+		if (filters && n < max)
+			filters[n] = m->subs[i];
+		n++;
+	}
+	return n;
 }
 
 unsigned

@@ -15,6 +15,7 @@
 
 /* Alerts listed in one status document; the counts always cover all. */
 #define STATUS_MAX_ALERTS 500
+#define MAX_REFUSED_SHOWN 16 /* more than the board subscribes to */
 
 static char *
 finish(cJSON *root)
@@ -242,6 +243,18 @@ payload_status(struct daemon *d)
 	return finish(o);
 }
 
+/* Filters the broker refused: their events or commands never come. */
+static void
+add_refused_subscriptions(cJSON *o, struct daemon *d)
+{
+	const char *filters[MAX_REFUSED_SHOWN];
+	size_t n = mqtt_refused_subscriptions(d->mqtt, filters, MAX_REFUSED_SHOWN);
+	cJSON *arr = cJSON_AddArrayToObject(o, "subscriptions_refused");
+
+	for (size_t i = 0; i < n && i < MAX_REFUSED_SHOWN; i++)
+		cJSON_AddItemToArray(arr, cJSON_CreateString(filters[i]));
+}
+
 char *
 payload_health(struct daemon *d)
 {
@@ -257,6 +270,7 @@ payload_health(struct daemon *d)
 				(double)((now.mono_usec - d->started_usec) / USEC_PER_SEC));
 	cJSON_AddStringToObject(o, "broker", broker_state(d));
 	cJSON_AddNumberToObject(o, "reconnects", d->mqtt ? mqtt_reconnects(d->mqtt) : 0);
+	add_refused_subscriptions(o, d);
 	cJSON_AddStringToObject(o, "feed", view.feed_stale ? "stale" : "ok");
 	cJSON_AddNumberToObject(o, "outbox_depth", (double)store_outbox_depth(d->store));
 	cJSON_AddNumberToObject(o, "db_bytes", (double)store_size_bytes(d->store));
