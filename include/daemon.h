@@ -115,7 +115,6 @@ struct daemon {
 	/* Health is published every minute and also when what it reports as
 	 * trouble changes (feed, clock, GPIO and store errors), at most every
 	 * HEALTH_MIN_INTERVAL. */
-	bool feed_stale;
 	uint64_t health_key;
 	uint64_t health_last_usec;
 	/* A reload changed [mqtt]: reconnect from the next update step, with

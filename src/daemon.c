@@ -979,11 +979,22 @@ publish_board_status(struct daemon *d, const char *state)
 	snprintf(d->status_state, sizeof(d->status_state), "%s", state);
 }
 
-/* What health reports as trouble, packed to notice a change. */
+/* What health reports as trouble, packed to notice a change. Read from
+ * the same sources payload_health() reads, at the same loop time, never
+ * from a copy: a copy taken at the last update step lags when a callback
+ * (a CONNACK, the minute timer) publishes health in a wake-up that has
+ * passed the feed deadline before the update step noticed. Health then
+ * said "stale" under a key that said "ok", and a heartbeat that came
+ * before the rate-limited correction left the key unchanged: the "ok"
+ * was never published. */
 static uint64_t
 health_key_now(const struct daemon *d)
 {
-	return (uint64_t)d->feed_stale | (uint64_t)d->clock_synced << 1 |
+	struct alerts_now now = daemon_now(d);
+	struct alerts_view view;
+
+	alerts_view(d->alerts, &now, &view);
+	return (uint64_t)view.feed_stale | (uint64_t)d->clock_synced << 1 |
 	       (uint64_t)(gpio_errors(d->gpio) & 0xffffff) << 2 |
 	       (d->stats.store_errors & 0xffffffff) << 26;
 }
@@ -1210,7 +1221,6 @@ apply_view(struct daemon *d, const struct alerts_now *now)
 	enum sound repeating;
 
 	alerts_view(d->alerts, now, &view);
-	d->feed_stale = view.feed_stale;
 
 	/* A silence is for the sound of the moment: a new unacknowledged
 	 * alert is news and sounds again. */

@@ -3,13 +3,20 @@ settings with their source, reload, quiet hours, stats and signed commands,
 all against the real daemon and a real mosquitto."""
 import hashlib
 import hmac
+import fcntl
 import json
 import os
+import select
 import signal
+import socket
 import subprocess
+import tempfile
+import threading
+import time
 import uuid
 
-from tests.integration.harness import CTL, BOARD, BoardTest, event, now_iso, wait_for
+from tests.integration.harness import (CTL, BOARD, BoardTest, Broker, Client, Daemon, event,
+                                       now_iso, wait_for)
 
 CMD = "teamboard/%s/cmd/" % BOARD
 REPLY = "teamboard/%s/reply/" % BOARD
@@ -353,5 +360,170 @@ class HealthOnChange(AdminTest):
         # health says so long before its 60 s period.
         wait_for(lambda: any(h["feed"] == "stale" for h in self.client.on(topic)), 8,
                  "health with a stale feed")
+        self.send(event("heartbeat"))
+        wait_for(lambda: self.client.on(topic)[-1]["feed"] == "ok", 8, "health with the feed ok")
+
+
+class HeldProxy:
+    """A TCP relay between the daemon and the broker that can hold what the
+    broker sends: the daemon's CONNECT goes through, the CONNACK waits in
+    the relay until release()."""
+
+    def __init__(self, upstream_port):
+        self.upstream_port = upstream_port
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(4)
+        self.port = self.listener.getsockname()[1]
+        self.held = []
+        self.holding = True
+        self.lock = threading.Lock()
+        self.socks = []
+        self.down = None
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                down, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                up = socket.create_connection(("127.0.0.1", self.upstream_port))
+            except OSError:
+                down.close()
+                continue
+            with self.lock:
+                self.socks += [down, up]
+                self.down = down
+            threading.Thread(target=self._pump, args=(down, up, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(up, down, True), daemon=True).start()
+
+    def _pump(self, src, dst, from_broker):
+        while True:
+            try:
+                data = src.recv(65536)
+                if not data:
+                    break
+                with self.lock:
+                    if from_broker and self.holding:
+                        self.held.append(data)
+                        continue
+                dst.sendall(data)
+            except OSError:
+                break
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def holds_something(self):
+        with self.lock:
+            return bool(self.held)
+
+    def release(self):
+        with self.lock:
+            self.holding = False
+            for data in self.held:
+                self.down.sendall(data)
+            self.held = []
+
+    def close(self):
+        self.listener.close()
+        with self.lock:
+            for s in self.socks:
+                s.close()
+
+
+class HealthAfterLateConnack(BoardTest):
+    """The loop is held up (a loaded machine) between its update and its
+    next wait; meanwhile the broker's CONNACK arrives and the feed deadline
+    passes, so the wake-up that follows reads the CONNACK before the update
+    that would notice the stale feed. The health published on connect says
+    "stale"; a heartbeat right after must still bring a health with the
+    feed ok (it used to stay "stale" until the next 60 s health).
+
+    The hold-up is deterministic: the simulated board's trace goes to a
+    FIFO that the test keeps full, so the daemon blocks in its next output
+    write (the end of the start-up lamp test) until the test drains it."""
+
+    FEED_TIMEOUT_S = 6
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="teamboard-test-")
+        self.broker = Broker(self.tmp)
+        self.broker.start()
+        self.client = Client(self.broker.port)
+        self.proxy = HeldProxy(self.broker.port)
+        self.daemon = Daemon(self.tmp, self.proxy.port,
+                             "[alerts]\nfeed_timeout = %ds\n" % self.FEED_TIMEOUT_S)
+        # Before the CONNACK the keepalive is also the connect timeout: it
+        # must outlast the hold-up.
+        with open(self.daemon.conf) as f:
+            conf = f.read()
+        with open(self.daemon.conf, "w") as f:
+            f.write(conf.replace("keepalive = 5s", "keepalive = 60s"))
+        self.fifo = os.path.join(self.tmp, "trace.fifo")
+        os.mkfifo(self.fifo)
+        self.trace_r = os.open(self.fifo, os.O_RDONLY | os.O_NONBLOCK)
+        self.trace_w = os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK)
+        fcntl.fcntl(self.trace_w, fcntl.F_SETPIPE_SZ, 4096)
+        self.drainer = None
+
+    def tearDown(self):
+        self.drain()
+        super().tearDown()
+        self.proxy.close()
+        self.drainer.join(5)
+        os.close(self.trace_r)
+
+    def drain(self):
+        """From now on the trace is read as it comes."""
+        if self.drainer:
+            return
+
+        def run():
+            while True:
+                select.select([self.trace_r], [], [], 0.1)
+                try:
+                    if os.read(self.trace_r, 65536) == b"":
+                        return  # the daemon closed its end
+                except BlockingIOError:
+                    pass
+        os.close(self.trace_w)
+        self.drainer = threading.Thread(target=run, daemon=True)
+        self.drainer.start()
+
+    def fill_trace(self):
+        try:
+            while True:
+                os.write(self.trace_w, b"x")
+        except BlockingIOError:
+            pass
+
+    def blocked_on_trace(self):
+        with open("/proc/%d/wchan" % self.daemon.proc.pid) as f:
+            return "pipe_write" in f.read()  # anon_pipe_write on newer kernels
+
+    def test_heartbeat_right_after_a_stale_connect_reports_ok(self):
+        topic = "teamboard/%s/health" % BOARD
+        spawned = time.monotonic()  # the feed deadline is after spawned + timeout
+        self.daemon.start({"TEAMBOARD_SIM_TRACE": self.fifo})
+        answering = time.monotonic()  # ... and before answering + timeout
+        wait_for(self.proxy.holds_something, 5, "the broker's CONNACK")
+        self.fill_trace()
+        # The lamp test ends 2 s after start: that output write blocks. It
+        # must block before the feed deadline (its update step ran before
+        # it), or this is not the case under test.
+        while not self.blocked_on_trace():
+            if time.monotonic() > spawned + self.FEED_TIMEOUT_S - 0.2:
+                self.skipTest("the daemon did not block before its feed deadline (slow machine)")
+            time.sleep(0.01)
+        self.proxy.release()
+        time.sleep(max(0, answering + self.FEED_TIMEOUT_S + 0.5 - time.monotonic()))
+        self.drain()
+        first = wait_for(lambda: self.client.on(topic), 10, "health on connect")[0]
+        self.assertEqual(first["feed"], "stale")
         self.send(event("heartbeat"))
         wait_for(lambda: self.client.on(topic)[-1]["feed"] == "ok", 8, "health with the feed ok")
