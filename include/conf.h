@@ -70,6 +70,7 @@ struct conf {
 		char path[CONF_PATH_MAX];
 		uint64_t ack_retention_usec;
 		uint64_t audit_retention_usec;
+		size_t max_outbox; /* unsent ack records; at the cap an ack is refused */
 	} store;
 
 	struct {
@@ -94,6 +95,7 @@ struct conf {
 		struct quiet_hours quiet_hours;
 		unsigned audible_in_quiet; /* bit (1u << enum sound) */
 		bool assign_acks;
+		size_t max_open_tickets; /* a new ticket past it is rejected */
 	} alerts;
 
 	/* Board-side SLA policy for events without dues (docs/sla.md). */
@@ -121,6 +123,7 @@ struct conf {
 		uint64_t debounce_usec;
 		uint64_t long_press_usec;
 		uint64_t double_press_usec;
+		uint64_t stuck_after_usec; /* held this long: a fault, ignored until released */
 		enum button_action on_short, on_long, on_double, on_hold;
 	} buttons;
 

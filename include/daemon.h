@@ -19,7 +19,7 @@
 
 #define DAEMON_SOUND_LOG    32
 #define DAEMON_MAX_INFLIGHT 16
-#define DAEMON_SIM_STEPS    8
+#define DAEMON_SIM_STEPS    128 /* a chattering press: up to 120 edges + release */
 
 struct store;
 struct gpio;
@@ -152,7 +152,8 @@ struct alerts_now daemon_now(const struct daemon *d);
 /* Acknowledges: one ticket (ticket_id), all unacked alerts (all), or the
  * most urgent one (neither). Each ack is durably stored before the ack
  * beep. `acked`/`max` receive the records (may be NULL). Returns the
- * number acked, -ENOENT if nothing to ack, -EIO if the store failed. */
+ * number acked, -ENOENT if nothing to ack, -EIO if the store failed,
+ * -ENOBUFS if the outbox is full (store.max_outbox). */
 int daemon_ack(struct daemon *d, const char *ticket_id, bool all, const char *agent,
 	       enum ack_source source, const char *button, struct ack_record *acked, size_t max);
 
@@ -167,6 +168,18 @@ void daemon_incident(struct daemon *d, bool open, const char *title);
  * an unknown button id). */
 int daemon_sim_press(struct daemon *d, const char *button, uint64_t hold_usec);
 int daemon_sim_double(struct daemon *d, const char *button);
+/* Number of buttons reported stuck (held past buttons.stuck_after). */
+unsigned daemon_buttons_stuck(const struct daemon *d);
+/* A chattering contact: `edges` level changes (starting with a press)
+ * spread evenly over `within_usec`, each stamped with its scripted time.
+ * An odd count ends pressed: released `hold_usec` after the last edge. At
+ * most DAEMON_SIM_CHATTER_MAX edges (-EINVAL). */
+#define DAEMON_SIM_CHATTER_MAX 120
+int daemon_sim_chatter(struct daemon *d, const char *button, unsigned edges,
+		       uint64_t within_usec, uint64_t hold_usec);
+/* Presses a button and keeps it down until daemon_sim_release(). */
+int daemon_sim_hold(struct daemon *d, const char *button);
+int daemon_sim_release(struct daemon *d, const char *button);
 
 /* Applies a new configuration (reload, config_set) in place: alert, button,
  * admin and retention settings take effect at once; changes that would

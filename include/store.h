@@ -53,7 +53,8 @@ int store_next_ack_seq(struct store *s, uint64_t *seq);
 
 /* Durably commits acks: inserts each record into the ack log and its
  * payload (`payloads[i]`, published on `topic`) into the outbox, in order,
- * in one transaction with synchronous=FULL. */
+ * in one transaction with synchronous=FULL. -ENOBUFS: the outbox cap
+ * (store_outbox_set_max) would be passed; nothing stored. */
 int store_ack_commit(struct store *s, const struct ack_record *acks, const char *const *payloads,
 		     size_t n, const char *topic);
 
@@ -70,8 +71,13 @@ int store_outbox_fetch(struct store *s, int64_t after_row_id, struct outbox_row 
 void outbox_row_done(struct outbox_row *row);
 /* Marks a row delivered (PUBACK received). Batched. */
 int store_outbox_sent(struct store *s, int64_t row_id);
-/* Number of rows not yet delivered. */
+/* Number of rows not yet delivered (a kept counter: cheap). */
 int64_t store_outbox_depth(struct store *s);
+/* Caps the undelivered rows (0: no cap, the default). store_ack_commit()
+ * refuses acks that would pass it with -ENOBUFS and stores nothing: an ack
+ * is refused rather than a record dropped. */
+void store_outbox_set_max(struct store *s, size_t max_rows);
+size_t store_outbox_max(const struct store *s);
 
 /* Open tickets (batched). */
 int store_ticket_save(struct store *s, const struct ticket_snapshot *t);

@@ -30,6 +30,10 @@
 #define MUTE_MAX_USEC       (7 * 24 * 3600 * USEC_PER_SEC)
 #define SIM_HOLD_DEFAULT_MS 100
 #define SIM_HOLD_MAX_MS     120000
+/* A contact bouncing 41 times in 20 ms: inside the default 30 ms debounce. */
+#define SIM_CHATTER_EDGES_DEFAULT     41
+#define SIM_CHATTER_WITHIN_DEFAULT_MS 20
+#define SIM_CHATTER_WITHIN_MAX_MS     10000
 #define ACK_REPLY_MAX       64
 #define STATS_DEFAULT_USEC  (24 * 3600 * USEC_PER_SEC)
 #define STATS_MAX_USEC      (400 * 24 * 3600 * USEC_PER_SEC)
@@ -206,6 +210,11 @@ verb_ack(struct request *r)
 			    ticket ? "nothing to acknowledge on ticket %.64s"
 				   : "nothing to acknowledge",
 			    ticket);
+	if (n == -ENOBUFS)
+		return fail(r,
+			    "outbox full: %zu ack records wait for the broker (store.max_outbox); "
+			    "not acknowledged",
+			    (size_t)store_outbox_depth(r->d->store));
 	if (n < 0)
 		return fail(r, "acknowledgement could not be stored (%s); not acknowledged",
 			    strerror(-n));
@@ -391,6 +400,52 @@ verb_sim_double(struct request *r)
 	if (!button)
 		return fail(r, "button: required");
 	return sim_result(r, daemon_sim_double(r->d, button), button);
+}
+
+static int
+verb_sim_chatter(struct request *r)
+{
+	const char *button = NULL;
+	unsigned edges = SIM_CHATTER_EDGES_DEFAULT, within_ms = SIM_CHATTER_WITHIN_DEFAULT_MS;
+	unsigned hold_ms = SIM_HOLD_DEFAULT_MS;
+
+	if (arg_string(r, "button", &button) < 0 ||
+	    arg_uint(r, "edges", DAEMON_SIM_CHATTER_MAX, &edges) < 0 ||
+	    arg_uint(r, "within_ms", SIM_CHATTER_WITHIN_MAX_MS, &within_ms) < 0 ||
+	    arg_uint(r, "hold_ms", SIM_HOLD_MAX_MS, &hold_ms) < 0)
+		return -EINVAL;
+	if (!button)
+		return fail(r, "button: required");
+	if (edges == 0)
+		return fail(r, "edges: must be a whole number from 1 to %u", DAEMON_SIM_CHATTER_MAX);
+	return sim_result(r,
+			  daemon_sim_chatter(r->d, button, edges, within_ms * USEC_PER_MSEC,
+					     hold_ms * USEC_PER_MSEC),
+			  button);
+}
+
+static int
+verb_sim_hold(struct request *r)
+{
+	const char *button = NULL;
+
+	if (arg_string(r, "button", &button) < 0)
+		return -EINVAL;
+	if (!button)
+		return fail(r, "button: required");
+	return sim_result(r, daemon_sim_hold(r->d, button), button);
+}
+
+static int
+verb_sim_release(struct request *r)
+{
+	const char *button = NULL;
+
+	if (arg_string(r, "button", &button) < 0)
+		return -EINVAL;
+	if (!button)
+		return fail(r, "button: required");
+	return sim_result(r, daemon_sim_release(r->d, button), button);
 }
 
 static int
@@ -631,6 +686,9 @@ static const struct verb {
 	{ "watch", verb_watch, false },
 	{ "sim_press", verb_sim_press, true },
 	{ "sim_double", verb_sim_double, true },
+	{ "sim_chatter", verb_sim_chatter, true },
+	{ "sim_hold", verb_sim_hold, true },
+	{ "sim_release", verb_sim_release, true },
 	{ "sim_state", verb_sim_state, false },
 	{ "__refuse_retained", verb_refuse_retained, false },
 };

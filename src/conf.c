@@ -507,6 +507,31 @@ get_percent(const struct conf *c, const struct conf_key *k, char *buf, size_t si
 	snprintf(buf, size, "%u%%", c->alerts.warn_at_pct);
 }
 
+/* A plain count between k->min and k->max (caps on what a peer controls). */
+static int
+set_count(struct conf *c, const struct conf_key *k, const char *v, char *why, size_t why_size)
+{
+	const char *end;
+	uint64_t n;
+	size_t sz;
+
+	if (parse_u64(v, &end, &n) < 0 || *end || n < k->min || n > k->max)
+		return fail(why, why_size, "must be a whole number %" PRIu64 "..%" PRIu64, k->min,
+			    k->max);
+	sz = (size_t)n;
+	memcpy(field(c, k), &sz, sizeof(sz));
+	return 0;
+}
+
+static void
+get_count(const struct conf *c, const struct conf_key *k, char *buf, size_t size)
+{
+	size_t sz;
+
+	memcpy(&sz, cfield(c, k), sizeof(sz));
+	snprintf(buf, size, "%zu", sz);
+}
+
 /* --- words --------------------------------------------------------------- */
 
 static int
@@ -930,6 +955,10 @@ conf_policy(const struct conf *c, struct policy_config *out)
 	{                                                                                          \
 		sec, name, d, set_bool, get_bool, FIELD(f), 0, 0, NULL                             \
 	}
+#define COUNT(sec, name, d, f, lo, hi)                                                             \
+	{                                                                                          \
+		sec, name, d, set_count, get_count, FIELD(f), lo, hi, NULL                         \
+	}
 #define ACTION(name, d, f)                                                                         \
 	{                                                                                          \
 		"buttons", name, d, set_action, get_action, FIELD(f), 0, 0, action_names           \
@@ -966,6 +995,7 @@ static const struct conf_key keys[] = {
 	DUR("store", "ack_retention", "400d", store.ack_retention_usec, DAY_USEC, 36500 * DAY_USEC),
 	DUR("store", "audit_retention", "30d", store.audit_retention_usec, DAY_USEC,
 	    36500 * DAY_USEC),
+	COUNT("store", "max_outbox", "100000", store.max_outbox, 1, 10000000),
 
 	{ "control", "socket", "/run/teamboard/ctl.sock", set_socket, get_str,
 	  FIELD(control.socket), 1, 0, NULL },
@@ -992,6 +1022,7 @@ static const struct conf_key keys[] = {
 	{ "alerts", "audible_in_quiet", "escalated", set_sounds, get_sounds,
 	  FIELD(alerts.audible_in_quiet), 0, 0, NULL },
 	BOOL("alerts", "assign_acks", "false", alerts.assign_acks),
+	COUNT("alerts", "max_open_tickets", "100000", alerts.max_open_tickets, 1, 1000000),
 
 	/* Defaults and their reasoning: docs/sla.md. */
 	BOOL("sla", "enabled", "false", sla.enabled),
@@ -1026,6 +1057,9 @@ static const struct conf_key keys[] = {
 	    9 * USEC_PER_SEC),
 	DUR("buttons", "double_press", "400ms", buttons.double_press_usec, 50 * USEC_PER_MSEC,
 	    2 * USEC_PER_SEC),
+	/* Above the 10 s hold that starts a lamp test. */
+	DUR("buttons", "stuck_after", "60s", buttons.stuck_after_usec, 11 * USEC_PER_SEC,
+	    3600 * USEC_PER_SEC),
 	ACTION("on_short", "ack", buttons.on_short),
 	ACTION("on_long", "ack_all", buttons.on_long),
 	ACTION("on_double", "silence", buttons.on_double),

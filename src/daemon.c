@@ -42,8 +42,6 @@
 #define IDENTIFY_USEC            (10 * USEC_PER_SEC)
 #define BROKER_BLIND_USEC        (10 * USEC_PER_SEC)
 #define HOLD_USEC                (10 * USEC_PER_SEC)
-#define STUCK_USEC               (60 * USEC_PER_SEC)
-#define MAX_TICKETS              100000
 #define DEDUPE_KEEP_USEC         (48 * 3600 * USEC_PER_SEC)
 #define STATE_MIN_INTERVAL_USEC  (200 * USEC_PER_MSEC)
 #define HEALTH_INTERVAL_USEC     (60 * USEC_PER_SEC)
@@ -330,7 +328,7 @@ alerts_config_from(const struct conf *c, struct alerts_config *out)
 		.feed_timeout_usec = c->alerts.feed_timeout_usec,
 		.broker_blind_usec = BROKER_BLIND_USEC,
 		.chirp_min_priority = c->alerts.chirp_min_priority,
-		.max_tickets = MAX_TICKETS,
+		.max_tickets = c->alerts.max_open_tickets,
 	};
 }
 
@@ -342,7 +340,7 @@ buttons_config_from(const struct conf *c, struct buttons_config *out)
 		.long_press_usec = c->buttons.long_press_usec,
 		.double_press_usec = c->buttons.double_press_usec,
 		.hold_usec = HOLD_USEC,
-		.stuck_usec = STUCK_USEC,
+		.stuck_usec = c->buttons.stuck_after_usec,
 	};
 }
 
@@ -459,7 +457,8 @@ daemon_ack(struct daemon *d, const char *ticket_id, bool all, const char *agent,
 failed:
 	store_failed(d, "store an acknowledgement (not acknowledged)", r);
 	feedback(d, source, SOUND_NACK);
-	r = -EIO;
+	if (r != -ENOBUFS)
+		r = -EIO;
 out:
 	for (size_t i = 0; payloads && i < t.n; i++)
 		payload_free(payloads[i]);
@@ -596,11 +595,15 @@ on_gesture(void *userdata, unsigned button, enum gesture g, uint64_t at_usec)
 		action = d->conf.buttons.on_hold;
 		break;
 	case GESTURE_STUCK: {
-		char *p = payload_error(d->conf.board.id, NULL, NULL,
-					"button stuck: held for 60 s, ignored until released",
-					daemon_now(d).wall_ms);
-		log_error("Button %s held for 60 s: reported as stuck and ignored until released",
-			  b->id);
+		char why[128];
+		uint64_t held_s = d->conf.buttons.stuck_after_usec / USEC_PER_SEC;
+
+		snprintf(why, sizeof(why), "button %s stuck: held for %" PRIu64
+			 " s, ignored until released", b->id, held_s);
+		char *p = payload_error(d->conf.board.id, NULL, NULL, why, daemon_now(d).wall_ms);
+		log_error("Button %s held for %" PRIu64
+			  " s: reported as stuck and ignored until released",
+			  b->id, held_s);
 		publish(d, "errors", p, 0, false);
 		payload_free(p);
 		daemon_touch(d);
@@ -673,8 +676,11 @@ on_sim_step(struct loop *loop, void *userdata)
 	struct sim_script *s = userdata;
 	uint64_t now = loop_now_usec(loop);
 
+	/* Each edge carries its scripted time, as a kernel edge event carries
+	 * its own: edges closer than the loop wakes up stay that close. */
 	while (s->next < s->n && s->start_usec + s->at_usec[s->next] <= now) {
-		gpio_sim_set_button(s->daemon->gpio, s->button, s->level[s->next], now);
+		gpio_sim_set_button(s->daemon->gpio, s->button, s->level[s->next],
+				    s->start_usec + s->at_usec[s->next]);
 		s->next++;
 	}
 	if (s->next < s->n)
@@ -724,6 +730,46 @@ daemon_sim_double(struct daemon *d, const char *button)
 	const bool level[] = { true, false, true, false };
 
 	return sim_run(d, button, at, level, 4);
+}
+
+int
+daemon_sim_chatter(struct daemon *d, const char *button, unsigned edges, uint64_t within_usec,
+		   uint64_t hold_usec)
+{
+	uint64_t at[DAEMON_SIM_STEPS];
+	bool level[DAEMON_SIM_STEPS];
+	unsigned n = 0;
+
+	if (edges == 0 || edges > DAEMON_SIM_CHATTER_MAX)
+		return -EINVAL;
+	for (unsigned i = 0; i < edges; i++, n++) {
+		at[n] = edges > 1 ? within_usec * i / (edges - 1) : 0;
+		level[n] = i % 2 == 0;
+	}
+	if (level[n - 1]) {
+		at[n] = at[n - 1] + hold_usec;
+		level[n] = false;
+		n++;
+	}
+	return sim_run(d, button, at, level, n);
+}
+
+int
+daemon_sim_hold(struct daemon *d, const char *button)
+{
+	const uint64_t at[] = { 0 };
+	const bool level[] = { true };
+
+	return sim_run(d, button, at, level, 1);
+}
+
+int
+daemon_sim_release(struct daemon *d, const char *button)
+{
+	const uint64_t at[] = { 0 };
+	const bool level[] = { false };
+
+	return sim_run(d, button, at, level, 1);
 }
 
 /* --- MQTT ---------------------------------------------------------------- */
@@ -834,8 +880,13 @@ on_event(void *userdata, const struct event *ev)
 	now = daemon_now(d);
 	r = alerts_apply(d->alerts, apply_policy(d, ev, &now, &filled), &now);
 	if (r == -ENOSPC) {
+		char why[96];
+
 		/* Not marked seen: a redelivery may find room. */
-		report_reject(d, ctx->topic, ev->id, "too many open tickets; event dropped");
+		snprintf(why, sizeof(why),
+			 "too many open tickets (alerts.max_open_tickets = %zu); event dropped",
+			 d->conf.alerts.max_open_tickets);
+		report_reject(d, ctx->topic, ev->id, why);
 		return;
 	}
 	int m = store_event_mark(d->store, ev->id, now.wall_ms);
@@ -979,6 +1030,16 @@ publish_board_status(struct daemon *d, const char *state)
 	snprintf(d->status_state, sizeof(d->status_state), "%s", state);
 }
 
+unsigned
+daemon_buttons_stuck(const struct daemon *d)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < d->profile.n_buttons; i++)
+		n += buttons_stuck(d->buttons, i);
+	return n;
+}
+
 /* What health reports as trouble, packed to notice a change. Read from
  * the same sources payload_health() reads, at the same loop time, never
  * from a copy: a copy taken at the last update step lags when a callback
@@ -992,11 +1053,15 @@ health_key_now(const struct daemon *d)
 {
 	struct alerts_now now = daemon_now(d);
 	struct alerts_view view;
+	int64_t depth = store_outbox_depth(d->store);
+	size_t max = store_outbox_max(d->store);
+	bool outbox_full = max && depth >= 0 && (uint64_t)depth >= max;
 
 	alerts_view(d->alerts, &now, &view);
 	return (uint64_t)view.feed_stale | (uint64_t)d->clock_synced << 1 |
 	       (uint64_t)(gpio_errors(d->gpio) & 0xffffff) << 2 |
-	       (d->stats.store_errors & 0xffffffff) << 26;
+	       (d->stats.store_errors & 0xffffffff) << 26 | (uint64_t)outbox_full << 58 |
+	       (uint64_t)(daemon_buttons_stuck(d) > 0) << 59;
 }
 
 static void
@@ -1510,6 +1575,8 @@ daemon_apply_conf(struct daemon *d, const struct conf *nc)
 	d->conf.admin = nc->admin;
 	d->conf.store.ack_retention_usec = nc->store.ack_retention_usec;
 	d->conf.store.audit_retention_usec = nc->store.audit_retention_usec;
+	d->conf.store.max_outbox = nc->store.max_outbox;
+	store_outbox_set_max(d->store, d->conf.store.max_outbox);
 
 	struct alerts_config ac;
 	struct buttons_config bc;
@@ -1692,6 +1759,7 @@ daemon_new(const struct conf *conf, const struct board_profile *profile, int *ex
 		log_warning("%d runtime setting(s) no longer valid with this file, file values "
 			    "used (%s)",
 			    skipped, why);
+	store_outbox_set_max(d->store, d->conf.store.max_outbox);
 
 	const struct gpio_ops *ops =
 		conf->gpio.backend == GPIO_BACKEND_SIM ? &gpio_sim_ops : &gpio_gpiod_ops;

@@ -179,6 +179,18 @@ until_ms(struct daemon *d, uint64_t until_usec, int64_t wall_ms)
 	return until_usec && until_usec > loop_now_usec(d->loop) ? wall_ms : 0;
 }
 
+/* At the cap new acks are refused (nack): that must show where people look. */
+static void
+add_outbox(cJSON *o, struct daemon *d)
+{
+	int64_t depth = store_outbox_depth(d->store);
+	size_t max = store_outbox_max(d->store);
+
+	cJSON_AddNumberToObject(o, "outbox_depth", (double)depth);
+	cJSON_AddNumberToObject(o, "outbox_max", (double)max);
+	cJSON_AddBoolToObject(o, "outbox_full", max && depth >= 0 && (uint64_t)depth >= max);
+}
+
 char *
 payload_status(struct daemon *d)
 {
@@ -235,7 +247,7 @@ payload_status(struct daemon *d)
 		cJSON_AddBoolToObject(b, "pressed", buttons_pressed(d->buttons, i));
 		cJSON_AddBoolToObject(b, "stuck", buttons_stuck(d->buttons, i));
 	}
-	cJSON_AddNumberToObject(o, "outbox_depth", (double)store_outbox_depth(d->store));
+	add_outbox(o, d);
 	cJSON_AddBoolToObject(o, "clock_synced", d->clock_synced);
 	/* A failing database (full, read-only) must show where people look. */
 	cJSON_AddNumberToObject(o, "store_errors", (double)d->stats.store_errors);
@@ -272,9 +284,10 @@ payload_health(struct daemon *d)
 	cJSON_AddNumberToObject(o, "reconnects", d->mqtt ? mqtt_reconnects(d->mqtt) : 0);
 	add_refused_subscriptions(o, d);
 	cJSON_AddStringToObject(o, "feed", view.feed_stale ? "stale" : "ok");
-	cJSON_AddNumberToObject(o, "outbox_depth", (double)store_outbox_depth(d->store));
+	add_outbox(o, d);
 	cJSON_AddNumberToObject(o, "db_bytes", (double)store_size_bytes(d->store));
 	cJSON_AddNumberToObject(o, "gpio_errors", gpio_errors(d->gpio));
+	cJSON_AddNumberToObject(o, "buttons_stuck", daemon_buttons_stuck(d));
 	cJSON_AddNumberToObject(o, "store_errors", (double)d->stats.store_errors);
 	cJSON_AddBoolToObject(o, "clock_synced", d->clock_synced);
 	cJSON_AddNumberToObject(o, "open_tickets", view.counts.open);

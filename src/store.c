@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -321,6 +322,11 @@ struct store {
 	bool recovered;
 	char moved_to[PATH_MAX];
 	char errmsg[STORE_ERRMSG_MAX];
+	/* Unsent outbox rows, kept so that the depth (asked for on every state
+	 * publish) costs no count(*); -1: unknown (after a rollback), counted
+	 * again when next asked. */
+	int64_t outbox_unsent;
+	size_t outbox_max; /* 0: no cap */
 };
 
 /* --- names ---------------------------------------------------------------- */
@@ -568,6 +574,7 @@ rollback_quiet(struct store *s)
 {
 	if (!in_transaction(s))
 		return;
+	s->outbox_unsent = -1; /* the rollback may undo sent-marks */
 	if (s->st[ST_ROLLBACK]) {
 		sqlite3_step(s->st[ST_ROLLBACK]);
 		sqlite3_reset(s->st[ST_ROLLBACK]);
@@ -926,6 +933,7 @@ store_open(const char *path, int *err, char *errmsg, size_t errmsg_size)
 		report_open_error(NULL, -ENOMEM, err, errmsg, errmsg_size);
 		return NULL;
 	}
+	s->outbox_unsent = -1;
 	s->path = strdup(path);
 	if (!s->path || asprintf(&s->wal_path, "%s-wal", path) < 0) {
 		s->wal_path = NULL;
@@ -1134,6 +1142,17 @@ store_ack_commit(struct store *s, const struct ack_record *acks, const char *con
 		    strnlen(payloads[i], STORE_PAYLOAD_MAX + 1) > STORE_PAYLOAD_MAX)
 			return -EINVAL;
 	}
+	if (s->outbox_max) {
+		int64_t depth = store_outbox_depth(s);
+
+		if (depth < 0)
+			return (int)depth;
+		if ((uint64_t)depth + n > s->outbox_max)
+			return set_error(s, -ENOBUFS,
+					 "outbox full: %" PRId64 " ack records wait for the broker "
+					 "(store.max_outbox = %zu)",
+					 depth, s->outbox_max);
+	}
 
 	r = durable_begin(s);
 	for (size_t i = 0; r == 0 && i < n; i++) {
@@ -1151,7 +1170,10 @@ store_ack_commit(struct store *s, const struct ack_record *acks, const char *con
 		r = b.rc != SQLITE_OK ? bind_fail(s, &b, "insert outbox")
 				      : step_done(s, b.st, "insert outbox");
 	}
-	return durable_end(s, r);
+	r = durable_end(s, r);
+	if (r == 0 && s->outbox_unsent >= 0)
+		s->outbox_unsent += (int64_t)n;
+	return r;
 }
 
 int
@@ -1217,12 +1239,16 @@ int
 store_outbox_sent(struct store *s, int64_t row_id)
 {
 	struct binder b;
+	int r;
 
 	if (!s)
 		return -EINVAL;
 	b = binder_start(s, ST_OUTBOX_SENT);
 	bind_int(&b, row_id);
-	return batch_write(s, &b, "outbox sent");
+	r = batch_write(s, &b, "outbox sent");
+	if (r == 0 && s->outbox_unsent > 0 && sqlite3_changes(s->db) == 1)
+		s->outbox_unsent--;
+	return r;
 }
 
 /* Runs a statement returning one integer. */
@@ -1246,9 +1272,29 @@ query_int(struct store *s, enum stmt id, const char *what)
 int64_t
 store_outbox_depth(struct store *s)
 {
+	int64_t n;
+
 	if (!s)
 		return -EINVAL;
-	return query_int(s, ST_OUTBOX_DEPTH, "outbox depth");
+	if (s->outbox_unsent >= 0)
+		return s->outbox_unsent;
+	n = query_int(s, ST_OUTBOX_DEPTH, "outbox depth");
+	if (n >= 0)
+		s->outbox_unsent = n;
+	return n;
+}
+
+void
+store_outbox_set_max(struct store *s, size_t max_rows)
+{
+	if (s)
+		s->outbox_max = max_rows;
+}
+
+size_t
+store_outbox_max(const struct store *s)
+{
+	return s ? s->outbox_max : 0;
 }
 
 /* --- tickets -------------------------------------------------------------- */

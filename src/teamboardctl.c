@@ -1372,29 +1372,74 @@ human_sim_state(struct ctx *x, const cJSON *data)
 	sb_free(&b);
 }
 
+/* `sim chatter BUTTON [--edges N] [--within MS] [--hold MS]`. */
+static int
+sim_chatter(struct ctx *x, cJSON *args, const char *button, const struct optspec *o)
+{
+	static const char *const keys[] = { "hold_ms", "edges", "within_ms" };
+	static const unsigned long max[] = { 120000, 120, 10000 };
+	char done[96];
+	int r;
+
+	for (int i = 0; i < 3; i++) {
+		unsigned long v;
+
+		if (!o[i].value)
+			continue;
+		if (!parse_uint_arg(o[i].name, o[i].value, max[i], &v, &r)) {
+			cJSON_Delete(args);
+			return r;
+		}
+		if (!cJSON_AddNumberToObject(args, keys[i], (double)v))
+			die_oom();
+	}
+	snprintf(done, sizeof(done), "chattered %.64s", button);
+	return simple(x, "sim_chatter", args, NULL, done);
+}
+
 static int
 cmd_sim(struct ctx *x, const struct args *a, int from)
 {
-	struct optspec o[] = { { "--hold", true, NULL } };
+	struct optspec o[] = { { "--hold", true, NULL },
+			       { "--edges", true, NULL },
+			       { "--within", true, NULL } };
 	const char *pos[2] = { "", "" };
 	char done[96];
 	cJSON *args;
-	int n, r = parse_cmd("sim", a, from, o, 1, pos, 1, 2, &n);
+	int n, r = parse_cmd("sim", a, from, o, 3, pos, 1, 2, &n);
 
 	if (r)
 		return r;
 	if (strcmp(pos[0], "state") == 0) {
-		if (n != 1 || o[0].value)
+		if (n != 1 || o[0].value || o[1].value || o[2].value)
 			return usage_error("'sim state' takes no arguments");
 		return simple(x, "sim_state", NULL, human_sim_state, NULL);
 	}
-	if (strcmp(pos[0], "press") != 0 && strcmp(pos[0], "double") != 0)
-		return usage_error("'sim' needs 'press', 'double' or 'state', not '%s'", pos[0]);
+	if (strcmp(pos[0], "press") != 0 && strcmp(pos[0], "double") != 0 &&
+	    strcmp(pos[0], "chatter") != 0 && strcmp(pos[0], "hold") != 0 &&
+	    strcmp(pos[0], "release") != 0)
+		return usage_error("'sim' needs 'press', 'double', 'chatter', 'hold', 'release' or "
+				   "'state', not '%s'",
+				   pos[0]);
 	if (n != 2 || !*pos[1])
 		return usage_error("'sim %s' needs a button name, e.g. ack1", pos[0]);
+	if (strcmp(pos[0], "chatter") != 0 && (o[1].value || o[2].value))
+		return usage_error("only 'sim chatter' takes --edges and --within");
 	args = cJSON_CreateObject();
 	if (!args || !cJSON_AddStringToObject(args, "button", pos[1]))
 		die_oom();
+	if (strcmp(pos[0], "chatter") == 0)
+		return sim_chatter(x, args, pos[1], o);
+	if (strcmp(pos[0], "hold") == 0 || strcmp(pos[0], "release") == 0) {
+		bool hold = pos[0][0] == 'h';
+
+		if (o[0].value) {
+			cJSON_Delete(args);
+			return usage_error("'sim %s' takes no --hold", pos[0]);
+		}
+		snprintf(done, sizeof(done), "%s %.64s", hold ? "holding" : "released", pos[1]);
+		return simple(x, hold ? "sim_hold" : "sim_release", args, NULL, done);
+	}
 	if (strcmp(pos[0], "double") == 0) {
 		if (o[0].value) {
 			cJSON_Delete(args);
@@ -2120,6 +2165,9 @@ help(void)
 	       "                              update when stdout is not a terminal)\n"
 	       "  sim press BUTTON [--hold MS]  press a simulated button (sim backend)\n"
 	       "  sim double BUTTON           double-press a simulated button\n"
+	       "  sim chatter BUTTON [--edges N] [--within MS] [--hold MS]\n"
+	       "                              a bouncing contact: N edges in MS ms\n"
+	       "  sim hold BUTTON | sim release BUTTON   keep a button down / let go\n"
 	       "  sim state                   simulated lines, buttons and sounds\n"
 	       "  raw VERB [JSON-ARGS]        send any verb, print its data as JSON\n"
 	       "  map-test FILE [--mapping NAME | --preset NAME] [--topic T]\n"

@@ -1346,6 +1346,41 @@ test_max_tickets(void **state)
 	assert_int_equal(create("D", PRIORITY_LOW, CHANNEL_EMAIL, 0, 0), 0);
 }
 
+/* The daemon's default cap (alerts.max_open_tickets, also the engine's own
+ * default for 0) holds at 100 000: all fit, the next new one is refused,
+ * and a ticket that is already open still takes its events. */
+static void
+test_default_cap_100000(void **state)
+{
+	enum { N = 100000 };
+	char id[32];
+
+	(void)state;
+	F->cfg.max_tickets = 0;
+	alerts_free(F->a);
+	F->a = alerts_new(&F->cfg, &(struct alerts_effects){ .changed = fx_changed }, F, &F->now);
+	assert_non_null(F->a);
+	alerts_broker(F->a, true, &F->now);
+	for (int i = 0; i < N; i++) {
+		struct event ev;
+
+		snprintf(id, sizeof(id), "C-%d", i);
+		ev = ev_make(EVENT_TICKET_CREATED, id, F->now.wall_ms);
+		ev.ticket.due_ms[0] = F->now.wall_ms + 600000 + i;
+		assert_int_equal(apply(&ev), 0);
+	}
+	assert_int_equal(alerts_open_count(F->a), N);
+	struct event past = ev_make(EVENT_TICKET_CREATED, "C-past", F->now.wall_ms);
+	assert_int_equal(apply(&past), -ENOSPC);
+	assert_int_equal(alerts_open_count(F->a), N);
+	at(1);
+	assert_int_equal(simple(EVENT_TICKET_SOLVED, "C-7"), 0);
+	assert_int_equal(alerts_open_count(F->a), N - 1);
+	past = ev_make(EVENT_TICKET_CREATED, "C-past", F->now.wall_ms);
+	assert_int_equal(apply(&past), 0);
+	assert_int_equal(alerts_open_count(F->a), N);
+}
+
 static void
 test_hostile_input(void **state)
 {
@@ -1992,6 +2027,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_pick_next, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreach_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_max_tickets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_default_cap_100000, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_due_moved, setup, teardown),

@@ -130,6 +130,9 @@ test_defaults(void **state)
 	assert_string_equal(c.store.path, "/var/lib/teamboard/teamboard.db");
 	assert_int_equal(c.store.ack_retention_usec, 400 * 86400 * USEC_PER_SEC);
 	assert_int_equal(c.store.audit_retention_usec, 30 * 86400 * USEC_PER_SEC);
+	assert_int_equal(c.store.max_outbox, 100000);
+	assert_int_equal(c.alerts.max_open_tickets, 100000);
+	assert_int_equal(c.buttons.stuck_after_usec, 60 * USEC_PER_SEC);
 	assert_string_equal(c.control.socket, "/run/teamboard/ctl.sock");
 	assert_string_equal(c.display.listen, "127.0.0.1:8080");
 	assert_string_equal(c.display.language, "en");
@@ -309,6 +312,9 @@ static const struct bad bad_values[] = {
 	{ "store", "ack_retention", "12h" },
 	{ "store", "ack_retention", "0" },
 	{ "store", "audit_retention", "thirty days" },
+	{ "store", "max_outbox", "0" },
+	{ "store", "max_outbox", "10000001" },
+	{ "store", "max_outbox", "1e5" },
 	{ "control", "socket", "\"\"" },
 	{ "control", "socket",
 	  "/run/teamboard/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -343,11 +349,16 @@ static const struct bad bad_values[] = {
 	{ "alerts", "audible_in_quiet", "none, alarm" },
 	{ "alerts", "audible_in_quiet", "off" },
 	{ "alerts", "assign_acks", "2" },
+	{ "alerts", "max_open_tickets", "0" },
+	{ "alerts", "max_open_tickets", "1000001" },
+	{ "alerts", "max_open_tickets", "-1" },
 	{ "buttons", "debounce", "2s" },
 	{ "buttons", "long_press", "50ms" },
 	{ "buttons", "long_press", "10s" },
 	{ "buttons", "double_press", "10ms" },
 	{ "buttons", "double_press", "3s" },
+	{ "buttons", "stuck_after", "10s" },
+	{ "buttons", "stuck_after", "2h" },
 	{ "buttons", "on_short", "explode" },
 	{ "buttons", "on_long", "ACK" },
 	{ "buttons", "on_double", "mute" },

@@ -613,6 +613,53 @@ test_outbox_order_after_sent_depth(void **state)
 	store_free(s);
 }
 
+/* At the cap an ack is refused whole (nothing stored), the kept depth
+ * follows commits, sent-marks and a rolled-back batch, and a delivered row
+ * makes room again. */
+static void
+test_outbox_cap_and_kept_depth(void **state)
+{
+	struct fixture *f = *state;
+	struct ack_record a[4];
+	const char *p[4] = { "p1", "p2", "p3", "p4" };
+	struct outbox_row rows[4];
+	struct ack_list l;
+	struct store *s = open_ok(f->path);
+
+	for (unsigned i = 0; i < 4; i++)
+		a[i] = make_ack(i + 1, "T-1", ALERT_NEW, "anna", ACK_SOURCE_MQTT, NOW_MS + i);
+	assert_int_equal(store_outbox_max(s), 0);
+	store_outbox_set_max(s, 3);
+	assert_int_equal(store_outbox_max(s), 3);
+	assert_int_equal(store_ack_commit(s, a, p, 2, TOPIC), 0);
+	/* Two more would pass the cap: neither is stored. */
+	assert_int_equal(store_ack_commit(s, a + 2, p + 2, 2, TOPIC), -ENOBUFS);
+	assert_non_null(strstr(store_errmsg(s), "outbox full"));
+	assert_int_equal(store_outbox_depth(s), 2);
+	assert_int_equal(store_ack_commit(s, a + 2, p + 2, 1, TOPIC), 0);
+	assert_int_equal(store_outbox_depth(s), 3);
+	assert_int_equal(store_ack_commit(s, a + 3, p + 3, 1, TOPIC), -ENOBUFS);
+	assert_int_equal(query(s, 0, 0, NULL, 0, &l), 3);
+
+	/* A delivered row makes room; a failed commit (rolled back: the
+	 * depth is counted again) changes nothing. */
+	assert_int_equal(store_outbox_fetch(s, 0, rows, 4), 3);
+	assert_int_equal(store_outbox_sent(s, rows[0].row_id), 0);
+	assert_int_equal(store_outbox_sent(s, rows[0].row_id), 0); /* no double count */
+	assert_int_equal(store_outbox_depth(s), 2);
+	assert_int_equal(store_ack_commit(s, a, p, 1, TOPIC), -EIO); /* same id */
+	assert_int_equal(store_outbox_depth(s), 2);
+	assert_int_equal(store_ack_commit(s, a + 3, p + 3, 1, TOPIC), 0);
+	assert_int_equal(store_outbox_depth(s), 3);
+	for (int i = 0; i < 3; i++)
+		outbox_row_done(&rows[i]);
+	store_free(s);
+
+	s = open_ok(f->path); /* counted from the table at open */
+	assert_int_equal(store_outbox_depth(s), 3);
+	store_free(s);
+}
+
 static void
 test_failed_commit_rolls_back_and_store_stays_usable(void **state)
 {
@@ -1316,6 +1363,7 @@ main(void)
 		T(test_ack_commit_survives_reopen),
 		T(test_every_source_and_alert_round_trips),
 		T(test_outbox_order_after_sent_depth),
+		T(test_outbox_cap_and_kept_depth),
 		T(test_failed_commit_rolls_back_and_store_stays_usable),
 		T(test_ack_durable_after_kill_9),
 		T(test_ack_commit_rejects_bad_input),
