@@ -71,6 +71,7 @@ struct daemon {
 	struct signals *signals;
 	struct buttons *buttons;
 	struct display *display; /* NULL when display.listen is empty */
+	struct mapping_set *mappings; /* [mapping] sections (may be empty) */
 
 	struct loop_io gpio_io[BOARD_MAX_BUTTONS];
 	struct loop_hook before_sleep;

@@ -28,6 +28,7 @@
 #include "display.h"
 #include "gpio.h"
 #include "hass.h"
+#include "mapping.h"
 #include "mqtt.h"
 #include "payload.h"
 #include "policy.h"
@@ -1008,9 +1009,27 @@ on_mqtt_message(void *userdata, const struct mqtt_message *msg)
 	alerts_feed_seen(d->alerts, &now);
 	daemon_touch(d);
 	struct event_ctx ctx = { .d = d, .topic = msg->topic };
-	event_parse_flags(msg->payload, msg->len, EVENT_MAX_PER_MESSAGE,
-			  d->conf.priority.enabled ? EVENT_PARSE_PRIORITY_OPTIONAL : 0, on_event,
-			  on_event_reject, &ctx);
+	const struct mapping *map = mapping_set_match(d->mappings, msg->topic);
+	const void *payload = msg->payload;
+	size_t len = msg->len;
+	char *mapped = NULL;
+
+	/* A mapped topic carries a helpdesk's own JSON: it becomes SPEC JSON
+	 * first, and an item that cannot is rejected like a bad event. */
+	if (map) {
+		int n = mapping_apply(map, msg->payload, msg->len, EVENT_MAX_PER_MESSAGE,
+				      now.wall_ms, &mapped, on_event_reject, &ctx);
+
+		if (n == -ENOMEM)
+			report_reject(d, msg->topic, NULL, "out of memory while mapping");
+		payload = mapped;
+		len = mapped ? strlen(mapped) : 0;
+	}
+	if (!map || mapped)
+		event_parse_flags(payload, len, EVENT_MAX_PER_MESSAGE,
+				  d->conf.priority.enabled ? EVENT_PARSE_PRIORITY_OPTIONAL : 0,
+				  on_event, on_event_reject, &ctx);
+	free(mapped);
 	/* libmosquitto has already sent the PUBACK: commit now (WAL, no fsync:
 	 * cheap), so only a crash inside this handler can lose the message. */
 	int r = store_flush(d->store);
@@ -1546,6 +1565,43 @@ reconnect_mqtt(struct daemon *d)
 	daemon_touch(d);
 }
 
+/* Changed [mapping] sections apply from the next message; a changed set
+ * of topics needs new subscriptions, so a new session as for [mqtt]. A set
+ * that no longer compiles (a preset file gone) keeps the old one. */
+static void
+apply_mappings(struct daemon *d, const struct conf *nc)
+{
+	struct mapping_set *maps = NULL;
+	struct conf_error err = { 0 };
+	char why[sizeof(err) + 16];
+	bool topics = false;
+
+	if (strcmp(nc->mapping.src, d->conf.mapping.src) == 0)
+		return;
+	if (mapping_set_compile(nc->mapping.src, nc->path, nc->mapping.preset_dir, &maps, &err) <
+	    0) {
+		conf_error_format(&err, why, sizeof(why));
+		log_error("Reload: keeping the old [mapping] sections: %s", why);
+		return;
+	}
+	topics = mapping_set_count(maps) != mapping_set_count(d->mappings);
+	for (size_t i = 0; !topics && i < mapping_set_count(maps); i++)
+		topics = strcmp(mapping_topic(mapping_set_at(maps, i)),
+				mapping_topic(mapping_set_at(d->mappings, i))) != 0;
+	mapping_set_free(d->mappings);
+	d->mappings = maps;
+	d->conf.mapping = nc->mapping;
+	log_notice("Reload: %zu [mapping] section(s)%s", mapping_set_count(maps),
+		   topics ? "; topics changed, subscribing again" : "");
+	if (topics && !d->mqtt_restart) {
+		if (!d->mqtt_old)
+			d->mqtt_old = malloc(sizeof(*d->mqtt_old));
+		if (d->mqtt_old)
+			memcpy(d->mqtt_old, &d->conf.mqtt, sizeof(*d->mqtt_old));
+		d->mqtt_restart = true;
+	}
+}
+
 void
 daemon_apply_conf(struct daemon *d, const struct conf *nc)
 {
@@ -1569,6 +1625,7 @@ daemon_apply_conf(struct daemon *d, const struct conf *nc)
 		d->conf.mqtt = nc->mqtt;
 		d->mqtt_restart = true;
 	}
+	apply_mappings(d, nc);
 
 	d->conf.alerts = nc->alerts;
 	d->conf.buttons = nc->buttons;
@@ -1653,7 +1710,7 @@ restore_state(struct daemon *d)
 static int
 open_mqtt(struct daemon *d)
 {
-	const char *subs[CONF_MAX_TOPICS + 3];
+	const char *subs[CONF_MAX_TOPICS + MAPPING_MAX + 3];
 	char cmd_topic[160], will_topic[160], client_id[160], hass_topic[160];
 	size_t n = 0;
 	int err = 0;
@@ -1663,6 +1720,8 @@ open_mqtt(struct daemon *d)
 
 	for (unsigned i = 0; i < d->conf.mqtt.n_events_topics; i++)
 		subs[n++] = d->conf.mqtt.events_topics[i];
+	for (size_t i = 0; i < mapping_set_count(d->mappings); i++)
+		subs[n++] = mapping_topic(mapping_set_at(d->mappings, i));
 	if (d->conf.homeassistant.discovery) {
 		/* Home Assistant's birth message: announce again when it starts. */
 		snprintf(hass_topic, sizeof(hass_topic), "%s/status", d->conf.homeassistant.prefix);
@@ -1754,6 +1813,18 @@ daemon_new(const struct conf *conf, const struct board_profile *profile, int *ex
 		log_error("Database '%s' was damaged: moved aside to '%s', started a new one",
 			  conf->store.path, moved);
 	/* Settings made at run time (config_set) outlive restarts. */
+	struct conf_error cerr = { 0 };
+	char cwhy[sizeof(cerr) + 16];
+
+	/* Checked by conf_load already; only a preset file removed since
+	 * then fails here. */
+	if (mapping_set_compile(d->conf.mapping.src, d->conf.path, d->conf.mapping.preset_dir,
+				&d->mappings, &cerr) < 0) {
+		conf_error_format(&cerr, cwhy, sizeof(cwhy));
+		log_error("%s", cwhy);
+		*exit_code = 78;
+		goto fail;
+	}
 	int skipped = runtime_overlay(d->store, &d->conf, why, sizeof(why));
 	if (skipped > 0)
 		log_warning("%d runtime setting(s) no longer valid with this file, file values "
@@ -1889,6 +1960,7 @@ daemon_free(struct daemon *d)
 		mqtt_free(d->mqtt);
 	}
 	free(d->mqtt_old);
+	mapping_set_free(d->mappings);
 	ctl_free(d->ctl);
 	if (d->gpio) {
 		for (unsigned i = 0; i < BOARD_MAX_BUTTONS; i++)

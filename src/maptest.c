@@ -254,11 +254,10 @@ maptest_main(const char *config, int argc, char **argv)
 		fprintf(stderr, "teamboardctl map-test: out of memory\n");
 		goto out;
 	}
-	if (mapped) {
+	if (mapped)
 		event_parse(mapped, strlen(mapped), EVENT_MAX_PER_MESSAGE, on_accept, on_reject,
 			    &res);
-		print_accepted(mapped, &res);
-	}
+	print_accepted(mapped ? mapped : "[]", &res);
 	rc = res.rejected || r <= 0 ? EXIT_REJECTED : EXIT_OK;
 out:
 	free(mapped);
