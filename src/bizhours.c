@@ -80,7 +80,7 @@ parse_date(const char *p, size_t n, struct bizhours_date *d)
 int
 bizhours_parse_holidays(const char *s, struct bizhours *b, char *why, size_t why_size)
 {
-	struct bizhours_date days[BIZHOURS_MAX_HOLIDAYS];
+	struct bizhours_date days[BIZHOURS_MAX_HOLIDAYS] = { { 0 } };
 	const char *p = s ? s : "";
 	unsigned n = 0;
 
