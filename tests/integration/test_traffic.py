@@ -10,15 +10,17 @@ import collections
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 import urllib.request
 from datetime import datetime, timedelta, timezone
 
-from tests.integration.harness import (BOARD, ROOT, SLOW, BoardTest, free_port, iso,
+from tests.integration.harness import (BOARD, CTL, ROOT, SLOW, BoardTest, free_port, iso,
                                        wait_for)
 
 TRAFFIC = os.path.join(ROOT, "tools", "traffic")
@@ -29,6 +31,17 @@ PRIORITIES = {"urgent", "high", "normal", "low"}
 TYPES = {"ticket.created", "ticket.updated", "ticket.assigned", "ticket.replied",
          "ticket.solved", "ticket.closed", "sla.warning", "sla.breached", "sla.paused",
          "sla.resumed", "incident.opened", "incident.resolved", "heartbeat"}
+
+
+# What a helpdesk webhook never sends (--format drops it).
+NOT_SENT_BY_WEBHOOKS = {"sla.warning", "sla.breached", "incident.opened", "incident.resolved",
+                        "heartbeat"}
+# format: how to read a body (subject), the mapping section for the board
+FORMATS = {
+    "zendesk": {"subject": lambda b: b["ticket"]["title"]},
+    "freshdesk": {"subject": lambda b: b["ticket"]["subject"]},
+    "jira": {"subject": lambda b: b["issue"]["fields"]["summary"]},
+}
 
 
 def traffic(*args, timeout=60):
@@ -68,6 +81,17 @@ def strip_times(ev):
     return ev
 
 
+def first_difference(a, b):
+    """Where two long sequences part, for a short failure message
+    (unittest's diff of thousands of events takes minutes)."""
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            return "item %d: %r != %r" % (i, x, y)
+    if len(a) != len(b):
+        return "lengths %d != %d" % (len(a), len(b))
+    return None
+
+
 def normalise(subject):
     """A complaint as a person reads it: case, shouting and tags removed."""
     s = subject.lower()
@@ -93,15 +117,16 @@ class DryRunTest(unittest.TestCase):
 
     def test_different_seeds_differ(self):
         other = day(43)
-        self.assertNotEqual([strip_times(e) for e in self.day],
-                            [strip_times(e) for e in other])
+        self.assertIsNotNone(first_difference([strip_times(e) for e in self.day],
+                                              [strip_times(e) for e in other]))
         self.assertNotEqual([e["ts"] for e in self.day[:20]], [e["ts"] for e in other[:20]])
 
     def test_speed_scales_the_timestamps_only(self):
         slow = tickets(dry_run("--seed", "5", "--day", "--speed", "60", "--at", MONDAY))
         fast = tickets(dry_run("--seed", "5", "--day", "--speed", "600", "--at", MONDAY))
         self.assertGreater(len(slow), 500)
-        self.assertEqual([strip_times(e) for e in slow], [strip_times(e) for e in fast])
+        self.assertIsNone(first_difference([strip_times(e) for e in slow],
+                                           [strip_times(e) for e in fast]))
         t0 = ms(MONDAY)
         for s, f in zip(slow, fast):
             # 10x faster: a tenth of the time from the start, give or take
@@ -119,8 +144,8 @@ class DryRunTest(unittest.TestCase):
         # 2 simulated hours at 60x = 120 real seconds: 12 beats, 10 s apart
         self.assertEqual(len(beats), 12)
         self.assertEqual({b - a for a, b in zip(beats, beats[1:])}, {10000})
-        self.assertEqual([ms(e["ts"]) for e in evs], sorted(ms(e["ts"]) for e in evs),
-                         "events in time order")
+        times = [ms(e["ts"]) for e in evs]
+        self.assertIsNone(first_difference(times, sorted(times)), "events in time order")
 
     def test_hourly_arrival_shape(self):
         created = collections.Counter(int(e["ts"][11:13]) for e in self.day
@@ -265,8 +290,9 @@ class DryRunTest(unittest.TestCase):
     def test_no_dues(self):
         plain = day(42, "--no-dues")
         self.assertNotIn('"due"', json.dumps(plain))
-        self.assertEqual([strip_times(e) for e in plain],
-                         [strip_times(e) for e in self.day], "the same day, minus due times")
+        self.assertIsNone(first_difference([strip_times(e) for e in plain],
+                                           [strip_times(e) for e in self.day]),
+                          "the same day, minus due times")
 
     def test_no_priority(self):
         plain = day(42, "--no-priority")
@@ -282,6 +308,75 @@ class DryRunTest(unittest.TestCase):
                            shell=True, capture_output=True, timeout=60 * SLOW)
         self.assertEqual(p.stderr, b"")
         self.assertEqual(len(p.stdout.splitlines()), 1)
+
+
+class FormatTest(unittest.TestCase):
+    """--format: the same day as helpdesk webhook bodies, as the mapping
+    presets in mappings/ read them (the daemon test below feeds them)."""
+
+    def test_one_body_per_ticket_event_the_helpdesk_would_send(self):
+        spec = tickets(day(9))
+        sent = [e for e in spec if e["type"] not in NOT_SENT_BY_WEBHOOKS]
+        for name in FORMATS:
+            bodies = day(9, "--format", name)
+            self.assertEqual(len(bodies), len(sent), name)
+            sample = os.path.join(ROOT, "tests", "mapping", name,
+                                  "issue_created.json" if name == "jira" else "created.json")
+            with open(sample) as f:
+                keys = set(json.load(f))
+            for b in bodies:
+                self.assertLessEqual(set(b), keys | {"changelog"}, "%s: %s" % (name, b))
+            created = [FORMATS[name]["subject"](b) for b, e in zip(bodies, sent)
+                       if e["type"] == "ticket.created"]
+            self.assertIsNone(first_difference(created, [e["ticket"]["subject"] for e in sent
+                                                         if e["type"] == "ticket.created"]),
+                              name)
+
+    def test_the_presets_read_every_body(self):
+        """teamboardctl map-test: what each body becomes under its preset."""
+        expect = {  # what the presets make of the day's events (docs/traffic.md)
+            "zendesk": {},
+            "freshdesk": {"sla.resumed": "ticket.updated"},
+            "jira": {"ticket.replied": "ticket.updated", "ticket.closed": "ticket.solved"},
+        }
+        public = {  # what each preset can tell of public posts
+            "zendesk": lambda t: t["public"] and t["channel"] in ("facebook", "twitter"),
+            "freshdesk": lambda t: t["channel"] in ("facebook", "twitter"),
+            "jira": lambda t: False,
+        }
+        spec = [e for e in tickets(day(9)) if e["type"] not in NOT_SENT_BY_WEBHOOKS]
+        tmp = tempfile.mkdtemp(prefix="teamboard-traffic-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        for name in FORMATS:
+            conf = os.path.join(tmp, name + ".conf")
+            with open(conf, "w") as f:
+                f.write("[board]\nid = t\n\n[mapping %s]\npreset = %s\n"
+                        % (name, os.path.join(ROOT, "mappings", name + ".conf")))
+            bodies = day(9, "--format", name)
+            got = []
+            for i in range(0, len(bodies), 500):
+                path = os.path.join(tmp, "%s-%d.json" % (name, i))
+                with open(path, "w") as f:
+                    json.dump(bodies[i:i + 500], f)
+                p = subprocess.run([CTL, "-c", conf, "map-test", path, "--mapping", name],
+                                   capture_output=True, timeout=30 * SLOW)
+                self.assertEqual((p.returncode, p.stderr), (0, b""), name)
+                got += json.loads(p.stdout)
+            self.assertIsNone(first_difference(
+                [e["type"] for e in got], [expect[name].get(e["type"], e["type"]) for e in spec]),
+                name)
+            for g, e in zip(got, spec):
+                if e["type"] == "ticket.created":
+                    t = e["ticket"]
+                    self.assertEqual(g["ticket"]["priority"], t["priority"], name)
+                    self.assertEqual(g["ticket"]["subject"], t["subject"], name)
+                    self.assertTrue(g["ticket"]["id"].endswith(t["id"][2:]), name)
+                    self.assertEqual(g["ticket"]["public"], public[name](t), name)
+
+    def test_an_unknown_format_is_a_usage_error(self):
+        p = traffic("--format", "myspace", "--dry-run", "--day")
+        self.assertEqual(p.returncode, 64, p.stderr)
+        self.assertIn(b"invalid choice", p.stderr)
 
 
 class ExitStatusTest(unittest.TestCase):
@@ -410,3 +505,4 @@ class BareBackendTest(FedBoard):
             self.assertIn(a["priority"], PRIORITIES, a)
             self.assertEqual(a["due_source"], "policy", a)
             self.assertIsNotNone(a["due_in_s"], a)
+
