@@ -314,7 +314,19 @@ check-hw: deps
 	$(MAKE) --no-print-directory all
 	$(Q)TEAMBOARD_BUILD=$(abspath $(B)) tests/hw/run
 
-.PHONY: check-hw
+# The same VM test for the libgpiod v2 backend: the daemon built in the
+# Debian 13 root of check-trixie, with that root's libraries. Two profiles
+# (rpi4 with the busy/missing-line and active-low checks, rpi5 on a chip
+# numbered 4) cover what the backend does differently; HW_PROFILES= picks
+# others.
+TRIXIE_ROOT := $(abspath .cache/trixie-root)
+check-hw-trixie: DEPS_SET = build test hw root
+check-hw-trixie: deps
+	$(Q)tools/check-in-root trixie all
+	$(Q)TEAMBOARD_BUILD=$(TRIXIE_ROOT)/var/tmp/teamboard-build HW_SYSROOT=$(TRIXIE_ROOT) \
+		HW_PROFILES="$${HW_PROFILES:-rpi4+extra rpi5@gpiochip4}" tests/hw/run
+
+.PHONY: check-hw check-hw-trixie
 
 # --- other platforms (docs/platforms.md) ------------------------------------
 # The libgpiod v2 build (Debian 13 / Pi OS trixie) and the whole suite in a
