@@ -201,10 +201,18 @@ typedef void (*alerts_foreach_fn)(void *userdata, const struct alert_info *a);
  * fn may call alerts_ack(), nothing else that changes the engine. */
 void alerts_foreach(const struct alerts *a, const struct alerts_now *now, alerts_foreach_fn fn,
 		    void *userdata);
+/* Like alerts_foreach(), but only for the `max` most urgent tickets, in the
+ * same order; returns how many tickets are open. O(n log max) and no copy
+ * of the rest, so a capped list stays cheap with 100 000 open tickets. */
+size_t alerts_foreach_first(const struct alerts *a, const struct alerts_now *now, size_t max,
+			    alerts_foreach_fn fn, void *userdata);
 
 /* Lamps, repeating sound, counts and banners as of now. */
 void alerts_view(const struct alerts *a, const struct alerts_now *now, struct alerts_view *out);
 
+/* Passes every open ticket to the ticket_saved effect (a new store after
+ * one that could not be written). */
+void alerts_save_all(struct alerts *a);
 size_t alerts_open_count(const struct alerts *a);
 
 const char *alert_kind_name(enum alert_kind k);   /* "new", "warning", "breached" */

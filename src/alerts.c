@@ -1780,6 +1780,94 @@ alerts_foreach(const struct alerts *a, const struct alerts_now *now, alerts_fore
 	free(arr);
 }
 
+/* heap[0] is the least urgent of the kept tickets (a max-heap under
+ * ticket_cmp): a more urgent newcomer replaces it. */
+static void
+keep_sift_down(const struct ticket **heap, size_t n, size_t i, int64_t mono)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, worst = i;
+
+		if (l < n && ticket_cmp(heap[l], heap[worst], mono) > 0)
+			worst = l;
+		if (r < n && ticket_cmp(heap[r], heap[worst], mono) > 0)
+			worst = r;
+		if (worst == i)
+			return;
+		const struct ticket *t = heap[i];
+		heap[i] = heap[worst];
+		heap[worst] = t;
+		i = worst;
+	}
+}
+
+static void
+keep_sift_up(const struct ticket **heap, size_t i, int64_t mono)
+{
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+
+		if (ticket_cmp(heap[i], heap[parent], mono) <= 0)
+			return;
+		const struct ticket *t = heap[i];
+		heap[i] = heap[parent];
+		heap[parent] = t;
+		i = parent;
+	}
+}
+
+size_t
+alerts_foreach_first(const struct alerts *a, const struct alerts_now *now, size_t max,
+		     alerts_foreach_fn fn, void *userdata)
+{
+	const struct ticket **heap;
+	struct alert_info info;
+	int64_t mono;
+	size_t n = 0;
+
+	if (!a || !now || !fn || !a->n)
+		return a ? a->n : 0;
+	if (max >= a->n) {
+		alerts_foreach(a, now, fn, userdata);
+		return a->n;
+	}
+	if (max == 0)
+		return a->n;
+	mono = mono_i64(now);
+	heap = malloc(max * sizeof(*heap));
+	if (!heap) {
+		/* Out of memory: the first max, unsorted, beat nothing. */
+		for (size_t i = 0; i < a->nslots && n < max; i++) {
+			if (a->slots[i]) {
+				fill_info(a->slots[i], now, &info);
+				fn(userdata, &info);
+				n++;
+			}
+		}
+		return a->n;
+	}
+	for (size_t i = 0; i < a->nslots; i++) {
+		const struct ticket *t = a->slots[i];
+
+		if (!t)
+			continue;
+		if (n < max) {
+			heap[n] = t;
+			keep_sift_up(heap, n++, mono);
+		} else if (ticket_cmp(t, heap[0], mono) < 0) {
+			heap[0] = t;
+			keep_sift_down(heap, n, 0, mono);
+		}
+	}
+	qsort_r(heap, n, sizeof(*heap), ticket_qsort_cmp, &mono);
+	for (size_t i = 0; i < n; i++) {
+		fill_info(heap[i], now, &info);
+		fn(userdata, &info);
+	}
+	free(heap);
+	return a->n;
+}
+
 void
 alerts_view(const struct alerts *a, const struct alerts_now *now, struct alerts_view *out)
 {
@@ -1823,6 +1911,21 @@ alerts_view(const struct alerts *a, const struct alerts_now *now, struct alerts_
 		out->repeating = SOUND_ESCALATED;
 	else
 		out->repeating = a->unacked_breached ? SOUND_ALARM : SOUND_NONE;
+}
+
+void
+alerts_save_all(struct alerts *a)
+{
+	struct ticket_snapshot snap;
+
+	if (!a || !a->fx.ticket_saved)
+		return;
+	for (size_t i = 0; i < a->nslots; i++) {
+		if (!a->slots[i])
+			continue;
+		fill_snapshot(a->slots[i], &snap);
+		a->fx.ticket_saved(a->userdata, &snap);
+	}
 }
 
 size_t

@@ -237,8 +237,10 @@ payload_status(struct daemon *d)
 
 	list.array = cJSON_AddArrayToObject(o, "alerts");
 	list.n = 0;
-	alerts_foreach(d->alerts, &now, add_alert, &list);
-	cJSON_AddBoolToObject(o, "alerts_truncated", list.n > STATUS_MAX_ALERTS);
+	/* only the listed ones are sorted and copied: with 100 000 open
+	 * tickets the whole sort cost ~50 ms per state publish */
+	size_t open = alerts_foreach_first(d->alerts, &now, STATUS_MAX_ALERTS, add_alert, &list);
+	cJSON_AddBoolToObject(o, "alerts_truncated", open > STATUS_MAX_ALERTS);
 
 	buttons = cJSON_AddObjectToObject(o, "buttons");
 	for (unsigned i = 0; i < d->profile.n_buttons; i++) {
