@@ -8,9 +8,10 @@
  * With TEAMBOARD_SIM_TRACE=/path in the environment, every output transition
  * and button edge is also appended to that file as one line
  * "<CLOCK_MONOTONIC ns> <role> <0|1>" (e.g. "81234567890 lamp.red 1"), with
- * one write(2) each so a reader sees it at once. Benchmarks use it for
- * latencies; tests use it to see the outputs driven off at exit. Unset (the
- * default) it costs one branch per transition.
+ * one write(2) each so a reader sees it at once. Outputs are stamped when
+ * they are set; button edges with the edge's own time (microseconds).
+ * Benchmarks use it for latencies; tests use it to see the outputs driven
+ * off at exit. Unset (the default) it costs one branch per transition.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,7 +41,8 @@ struct sim_chip {
 /* One trace line; a failed or short write is dropped: the trace is a
  * diagnostic and must never disturb the board. */
 static void
-sim_trace(const struct sim_chip *c, const char *role, const char *suffix, bool value)
+sim_trace(const struct sim_chip *c, uint64_t at_ns, const char *role, const char *suffix,
+	  bool value)
 {
 	struct timespec ts;
 	char line[128];
@@ -48,10 +50,12 @@ sim_trace(const struct sim_chip *c, const char *role, const char *suffix, bool v
 
 	if (c->trace_fd < 0)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	n = snprintf(line, sizeof(line), "%" PRIu64 " %s%s %d\n",
-		     (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec, role,
-		     suffix, value ? 1 : 0);
+	if (!at_ns) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		at_ns = (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
+	}
+	n = snprintf(line, sizeof(line), "%" PRIu64 " %s%s %d\n", at_ns, role, suffix,
+		     value ? 1 : 0);
 	if (n > 0 && (size_t)n < sizeof(line))
 		(void)!write(c->trace_fd, line, (size_t)n);
 }
@@ -90,8 +94,9 @@ sim_open(struct gpio *g, const struct board_profile *p, char *why, size_t why_si
 			int err = errno;
 
 			if (why && why_size)
-				snprintf(why, why_size, "sim: cannot open TEAMBOARD_SIM_TRACE '%s': %s",
-					 trace, strerror(err));
+				snprintf(why, why_size,
+					 "sim: cannot open TEAMBOARD_SIM_TRACE '%s': %s", trace,
+					 strerror(err));
 			free(c);
 			return -err;
 		}
@@ -129,7 +134,7 @@ sim_set(struct gpio *g, enum output o, bool on)
 	r->head = (r->head + 1) % GPIO_SIM_HISTORY;
 	if (r->count < GPIO_SIM_HISTORY)
 		r->count++;
-	sim_trace(c, gpio_role_name(o), "", on);
+	sim_trace(c, 0, gpio_role_name(o), "", on);
 	return 0;
 }
 
@@ -209,7 +214,8 @@ gpio_sim_backend_set_button(struct gpio *g, unsigned button, bool pressed, uint6
 	if (c->button[button] == pressed)
 		return 0;
 	c->button[button] = pressed;
-	sim_trace(c, "button.", g->profile.buttons[button].id, pressed);
+	/* the edge's own time, the one debounce and gestures count from */
+	sim_trace(c, at_usec * 1000, "button.", g->profile.buttons[button].id, pressed);
 	if (g->on_edge)
 		g->on_edge(g->userdata, button, pressed, at_usec);
 	return 0;
