@@ -1300,7 +1300,7 @@ resolve_time(struct item_ctx *x, int f, char out[RFC3339_BUF])
 static bool
 cond_true(const cJSON *item, const struct cond *c)
 {
-	char buf[VALUE_MAX];
+	char buf[VALUE_MAX] = "";
 	const cJSON *v = pointer_get(item, c->ptr);
 	int r = scalar_text(v, buf);
 	bool truthy = v && !cJSON_IsFalse(v) && !(cJSON_IsString(v) && !v->valuestring[0]);
@@ -1422,7 +1422,7 @@ static int
 map_item(struct item_ctx *x, int64_t now_ms, cJSON **out)
 {
 	const struct mapping *m = x->m;
-	char buf[VALUE_MAX], when[RFC3339_BUF];
+	char buf[VALUE_MAX] = "", when[RFC3339_BUF] = "";
 	const char *type = NULL;
 	cJSON *ev;
 	int r;

@@ -136,6 +136,30 @@ class MappedTopics(BoardTest):
         self.assertEqual(self.errors(), [])
 
 
+class ReloadedMapping(BoardTest):
+    daemon_conf = MAPPINGS
+
+    def test_reload_moves_a_mapping_to_its_new_topic(self):
+        with open(self.daemon.conf) as f:
+            conf = f.read()
+        conf = conf.replace("topic = helpdesk/zendesk/#", "topic = hooks/zendesk/+")
+        with open(self.daemon.conf, "w") as f:
+            f.write(conf)
+        self.daemon.ok("reload")
+        wait_for(lambda: "subscribing again" in self.daemon.read_log(), 5, "reload logged")
+        self.wait_connected()
+        # The new topic is subscribed (a new session) and mapped.
+        wait_for(lambda: (self.send(zendesk("created.json", ticket_id="4001"),
+                                    topic="hooks/zendesk/in"),
+                          alert(self.daemon.status(), "ZD-4001"))[1] is not None,
+                 10, "the ticket sent on the new topic")
+        # The old one is no longer mapped: on the events topic it is SPEC JSON.
+        self.send(zendesk("created.json", ticket_id="4002"), topic="helpdesk/zendesk/events")
+        errs = wait_for(lambda: self.client.on(ERRORS), 5, "error report")
+        self.assertEqual(errs[-1]["reason"], "id: missing")
+        self.assertIsNone(alert(self.daemon.status(), "ZD-4002"))
+
+
 class Redelivery(BoardTest):
     """A webhook sent twice (bridge retry, QoS 1 duplicate) has one effect:
     the fallback id is the same hash both times. Counted on /metrics."""
