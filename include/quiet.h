@@ -36,5 +36,11 @@ bool quiet_active(const struct quiet_hours *q, const char *tz, int64_t wall_ms,
 int quiet_local_date(const char *tz, int64_t wall_ms, int *year, int *month, int *mday,
 		     int64_t *date_end_ms);
 
+/* Makes `tz` the process's zone until quiet_tz_release(), so that many
+ * quiet_active()/quiet_local_date() calls for that zone in a row do not
+ * each switch TZ and reread the zone file. Nests; 0 or -ENOMEM. */
+int quiet_tz_hold(const char *tz);
+void quiet_tz_release(void);
+
 /* Whether `tz` names a known time zone. */
 bool quiet_tz_valid(const char *tz);

@@ -164,22 +164,30 @@ bizhours_open(const struct bizhours *b, const char *tz, int64_t t_ms, int64_t *n
 int64_t
 bizhours_add(const struct bizhours *b, const char *tz, int64_t start_ms, int64_t budget_ms)
 {
-	int64_t t = start_ms, left = budget_ms < 0 ? 0 : budget_ms;
+	int64_t t = start_ms, left = budget_ms < 0 ? 0 : budget_ms, due = INT64_MAX;
+	bool held = quiet_tz_hold(tz) == 0; /* one zone switch for the walk */
 
 	for (unsigned step = 0; step < WALK_STEPS_MAX; step++) {
 		int64_t next;
 		bool open = bizhours_open(b, tz, t, &next);
 
-		if (next == INT64_MAX)
-			return open && t <= INT64_MAX - left ? t + left : INT64_MAX;
+		if (next == INT64_MAX) {
+			if (open && t <= INT64_MAX - left)
+				due = t + left;
+			break;
+		}
 		if (next <= t) /* never walk backwards, whatever the zone says */
 			next = t + 1;
 		if (open) {
-			if (next - t >= left)
-				return t + left;
+			if (next - t >= left) {
+				due = t + left;
+				break;
+			}
 			left -= next - t;
 		}
 		t = next;
 	}
-	return INT64_MAX;
+	if (held)
+		quiet_tz_release();
+	return due;
 }

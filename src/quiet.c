@@ -417,6 +417,7 @@ find_transition(int64_t lo, int64_t hi, long off)
 
 struct tz_scope {
 	bool had;
+	bool same; /* TZ already named this zone: nothing to switch or restore */
 	char *saved;
 };
 
@@ -428,6 +429,14 @@ tz_enter(struct tz_scope *sc, const char *tz)
 
 	sc->had = prev != NULL;
 	sc->saved = NULL;
+	/* Inside quiet_tz_hold() for this zone (a business-hours walk asks
+	 * hundreds of times): no switch back and forth, so tzset() does not
+	 * reread the zone file on every call. */
+	sc->same = prev && tz && prev[0] == ':' && strcmp(prev + 1, tz) == 0;
+	if (sc->same) {
+		tzset(); /* cheap when glibc already has this TZ; right if not */
+		return 0;
+	}
 	if (prev) {
 		sc->saved = strdup(prev);
 		if (!sc->saved)
@@ -446,6 +455,8 @@ tz_enter(struct tz_scope *sc, const char *tz)
 static void
 tz_leave(struct tz_scope *sc)
 {
+	if (sc->same)
+		return;
 	if (sc->had)
 		setenv("TZ", sc->saved, 1);
 	else
@@ -549,4 +560,30 @@ quiet_local_date(const char *tz, int64_t wall_ms, int *year, int *month, int *md
 out:
 	tz_leave(&sc);
 	return r;
+}
+
+static struct tz_scope held;
+static unsigned held_depth;
+
+int
+quiet_tz_hold(const char *tz)
+{
+	int r;
+
+	if (held_depth > 0) {
+		held_depth++;
+		return 0;
+	}
+	r = tz_enter(&held, tz);
+	if (r == 0)
+		held_depth = 1;
+	return r;
+}
+
+void
+quiet_tz_release(void)
+{
+	if (held_depth == 0 || --held_depth > 0)
+		return;
+	tz_leave(&held);
 }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -268,6 +269,34 @@ test_never_open(void **state)
 		  utc(2027, 2, 1, 1, 0));
 }
 
+/* The walk holds the zone for its whole length and gives the caller's TZ
+ * back afterwards, also when the caller's TZ is the same zone. */
+static void
+test_tz_restored(void **state)
+{
+	struct bizhours b = hours("mon-fri 09:00-18:00", "12-25");
+	int64_t want = utc(2026, 11, 30, 8, 30);
+
+	(void)state;
+	unsetenv("TZ");
+	expect_at(bizhours_add(&b, "Europe/Warsaw", utc(2026, 11, 27, 16, 30), HOUR_MS), want);
+	assert_null(getenv("TZ"));
+	setenv("TZ", ":America/New_York", 1);
+	expect_at(bizhours_add(&b, "Europe/Warsaw", utc(2026, 11, 27, 16, 30), HOUR_MS), want);
+	assert_string_equal(getenv("TZ"), ":America/New_York");
+	setenv("TZ", ":Europe/Warsaw", 1);
+	expect_at(bizhours_add(&b, "Europe/Warsaw", utc(2026, 11, 27, 16, 30), HOUR_MS), want);
+	assert_string_equal(getenv("TZ"), ":Europe/Warsaw");
+	/* a held zone nests and is released once */
+	assert_int_equal(quiet_tz_hold("Europe/Moscow"), 0);
+	assert_int_equal(quiet_tz_hold("Europe/Moscow"), 0);
+	quiet_tz_release();
+	assert_string_equal(getenv("TZ"), ":Europe/Moscow");
+	quiet_tz_release();
+	assert_string_equal(getenv("TZ"), ":Europe/Warsaw");
+	unsetenv("TZ");
+}
+
 int
 main(void)
 {
@@ -276,6 +305,7 @@ main(void)
 		cmocka_unit_test(test_longer_than_a_day), cmocka_unit_test(test_holidays),
 		cmocka_unit_test(test_dst_spring),      cmocka_unit_test(test_dst_autumn),
 		cmocka_unit_test(test_moscow),          cmocka_unit_test(test_never_open),
+		cmocka_unit_test(test_tz_restored),
 	};
 
 	return cmocka_run_group_tests(tests, need_tzdata, NULL);
