@@ -8,7 +8,9 @@
  *   fire      alerts_tick() at the earliest deadline (one SLA warning fires
  *             and the ticket's next deadline is rescheduled);
  *   insert    alerts_apply() of one more ticket.created.
- * Prints one JSON object per size on stdout.
+ * and the growth of the process's RSS while filling (the engine's memory).
+ * Prints one JSON object per size on stdout; run one size per process for
+ * a clean RSS figure.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -69,11 +71,12 @@ create(struct ctx *c, long n, long seq)
 
 	iso(c->now.wall_ms, ts);
 	iso(due_ms, due);
-	int len = snprintf(json, sizeof(json),
-			   "{\"v\":1,\"id\":\"e%ld\",\"type\":\"ticket.created\",\"ts\":\"%s\","
-			   "\"ticket\":{\"id\":\"T-%ld\",\"channel\":\"email\",\"priority\":\"low\","
-			   "\"due\":{\"first_response\":\"%s\"}}}",
-			   seq, ts, seq, due);
+	int len =
+		snprintf(json, sizeof(json),
+			 "{\"v\":1,\"id\":\"e%ld\",\"type\":\"ticket.created\",\"ts\":\"%s\","
+			 "\"ticket\":{\"id\":\"T-%ld\",\"channel\":\"email\",\"priority\":\"low\","
+			 "\"due\":{\"first_response\":\"%s\"}}}",
+			 seq, ts, seq, due);
 	(void)n;
 	event_parse(json, (size_t)len, 1, on_event, on_reject, c);
 }
@@ -93,11 +96,29 @@ median(uint64_t *v, size_t n)
 	return (double)v[n / 2];
 }
 
+/* VmRSS of this process in kB, 0 if unknown. */
+static long
+rss_kb(void)
+{
+	char line[256];
+	long kb = 0;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
 static void
 run(long n)
 {
 	static uint64_t t[SAMPLES];
-	struct alerts_config cfg = { .warn_at_pct = 80, .chirp_min_priority = PRIORITY_URGENT,
+	struct alerts_config cfg = { .warn_at_pct = 80,
+				     .chirp_min_priority = PRIORITY_URGENT,
 				     .max_tickets = 1000000 };
 	struct ctx c = { .now = { .mono_usec = time_mono_usec(), .wall_ms = time_wall_ms() } };
 	volatile uint64_t sink = 0;
@@ -109,10 +130,12 @@ run(long n)
 		fprintf(stderr, "deadline: alerts_new failed\n");
 		exit(1);
 	}
+	long rss0 = rss_kb();
 	t0 = now_ns();
 	for (seq = 0; seq < n; seq++)
 		create(&c, n, seq);
 	double fill_s = (double)(now_ns() - t0) / 1e9;
+	long engine_kb = rss_kb() - rss0;
 
 	for (size_t i = 0; i < SAMPLES; i++) {
 		t0 = now_ns();
@@ -141,9 +164,9 @@ run(long n)
 	}
 	double insert_ns = median(t, SAMPLES);
 
-	printf("{\"tickets\":%ld,\"events_applied\":%ld,\"fill_s\":%.3f,\"next_deadline_ns\":%.0f,"
-	       "\"fire_one_ns\":%.0f,\"insert_ns\":%.0f}\n",
-	       n, c.applied, fill_s, next_ns, fire_ns, insert_ns);
+	printf("{\"tickets\":%ld,\"events_applied\":%ld,\"fill_s\":%.3f,\"engine_rss_kb\":%ld,"
+	       "\"next_deadline_ns\":%.0f,\"fire_one_ns\":%.0f,\"insert_ns\":%.0f}\n",
+	       n, c.applied, fill_s, engine_kb, next_ns, fire_ns, insert_ns);
 	fflush(stdout);
 	(void)sink;
 	alerts_free(c.a);

@@ -1,14 +1,16 @@
 /* loadgen: the backend's side of `make bench` (docs/performance.md).
  *
- *   loadgen pub  --port P --kind incident|ticket|replay [--rate R] [--count N]
+ *   loadgen pub  --port P --kind flip|incident|ticket|replay [--rate R] [--count N]
  *                [--batch B] [--qos Q] [--topic T] [--sends FILE] [--seed S]
  *   loadgen sub  --port P --topic T --out FILE [--count N] [--timeout S]
  *   loadgen sink --fifo PATH --out FILE
  *
  * pub publishes events paced to R events/s (0: as fast as it can), and
  * appends "<seq> <CLOCK_MONOTONIC ns>" to FILE for each message just before
- * handing it to libmosquitto. `incident` alternates incident.opened and
- * incident.resolved, so every event flips the blue lamp; `ticket` creates
+ * handing it to libmosquitto. `flip` alternates ticket.created and
+ * ticket.solved of one low-priority ticket, so every event flips the green
+ * lamp (off while something is unacked); `incident` alternates
+ * incident.opened and incident.resolved (the blue lamp); `ticket` creates
  * distinct tickets with a due time an hour ahead (running SLA clocks);
  * `replay` publishes JSON lines read from stdin (tools/traffic --dry-run).
  * --batch B puts B events into one JSON array per message.
@@ -97,8 +99,13 @@ usage(void)
 static void
 parse(int argc, char **argv, struct opts *o)
 {
-	*o = (struct opts){ .port = 1883, .kind = "incident", .count = 1000, .batch = 1,
-			    .qos = 1, .topic = "helpdesk/bench/events", .timeout_s = 30 };
+	*o = (struct opts){ .port = 1883,
+			    .kind = "incident",
+			    .count = 1000,
+			    .batch = 1,
+			    .qos = 1,
+			    .topic = "helpdesk/bench/events",
+			    .timeout_s = 30 };
 	if (argc < 2)
 		usage();
 	o->mode = argv[1];
@@ -163,6 +170,8 @@ connect_broker(const struct opts *o, const char *id)
 	/* Let QoS 1 publishes queue in libmosquitto rather than stall. */
 	mosquitto_int_option(m, MOSQ_OPT_SEND_MAXIMUM, 1000);
 	mosquitto_publish_callback_set(m, on_publish);
+	/* a backend should not let Nagle hold back its small publishes */
+	mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
 	if (mosquitto_connect(m, "127.0.0.1", o->port, 60) != MOSQ_ERR_SUCCESS) {
 		fprintf(stderr, "loadgen: cannot connect to 127.0.0.1:%d\n", o->port);
 		exit(69);
@@ -189,14 +198,23 @@ make_event(const struct opts *o, long seq, char *buf, size_t size)
 			     "{\"v\":1,\"id\":\"b%u-%ld\",\"type\":\"incident.%s\",\"ts\":\"%s\","
 			     "\"incident\":{\"id\":\"INC-%ld\",\"title\":\"bench\"}}",
 			     o->seed, seq, seq % 2 ? "resolved" : "opened", ts, seq / 2);
+	} else if (!strcmp(o->kind, "flip")) {
+		/* Even: a new low-priority ticket (unacked: green off), odd: it
+		 * is solved (nothing unacked: green on). */
+		n = snprintf(buf, size,
+			     "{\"v\":1,\"id\":\"b%u-%ld\",\"type\":\"ticket.%s\",\"ts\":\"%s\","
+			     "\"ticket\":{\"id\":\"F-%u-%ld\",\"channel\":\"email\","
+			     "\"priority\":\"low\"}}",
+			     o->seed, seq, seq % 2 ? "solved" : "created", ts, o->seed, seq / 2);
 	} else if (!strcmp(o->kind, "ticket")) {
 		iso_in(due, sizeof(due), 3600);
-		n = snprintf(buf, size,
-			     "{\"v\":1,\"id\":\"b%u-%ld\",\"type\":\"ticket.created\",\"ts\":\"%s\","
-			     "\"ticket\":{\"id\":\"T-%u-%ld\",\"channel\":\"email\","
-			     "\"priority\":\"low\",\"subject\":\"bench\","
-			     "\"due\":{\"first_response\":\"%s\"}}}",
-			     o->seed, seq, ts, o->seed, seq, due);
+		n = snprintf(
+			buf, size,
+			"{\"v\":1,\"id\":\"b%u-%ld\",\"type\":\"ticket.created\",\"ts\":\"%s\","
+			"\"ticket\":{\"id\":\"T-%u-%ld\",\"channel\":\"email\","
+			"\"priority\":\"low\",\"subject\":\"bench\","
+			"\"due\":{\"first_response\":\"%s\"}}}",
+			o->seed, seq, ts, o->seed, seq, due);
 	} else if (!strcmp(o->kind, "replay")) {
 		if (!fgets(buf, (int)size, stdin))
 			return 0;
@@ -231,7 +249,8 @@ cmd_pub(const struct opts *o)
 			struct timespec ts = { .tv_sec = (time_t)(due / 1000000000),
 					       .tv_nsec = (long)(due % 1000000000) };
 
-			while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR &&
+			while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
+				       EINTR &&
 			       !stop)
 				;
 		}

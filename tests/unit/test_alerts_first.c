@@ -78,7 +78,8 @@ test_first_is_prefix_of_full_order(void **state)
 		rfc3339_format(T0_WALL + 3600000 + (int64_t)((i * 37) % N_TICKETS) * 60000, due);
 		snprintf(json, sizeof(json),
 			 "{\"v\":1,\"id\":\"e%d\",\"type\":\"ticket.created\",\"ts\":\"%s\","
-			 "\"ticket\":{\"id\":\"T-%02d\",\"channel\":\"email\",\"priority\":\"%s\"%s%s%s}}",
+			 "\"ticket\":{\"id\":\"T-%02d\",\"channel\":\"email\",\"priority\":\"%s\"%"
+			 "s%s%s}}",
 			 i, ts, i, prio[i % 4], i % 5 ? ",\"due\":{\"first_response\":\"" : "",
 			 i % 5 ? due : "", i % 5 ? "\"}" : "");
 		send(&c, json);
