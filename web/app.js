@@ -27,7 +27,7 @@
 			prio_urgent: 'Urgent', prio_high: 'High', prio_normal: 'Normal', prio_low: 'Low',
 			public: 'Public', private: 'Private',
 			waiting: 'Waiting', unknown_agent: '(unknown)',
-			paused: 'Paused', overdue: 'overdue', no_due: 'no SLA',
+			paused: 'Paused', overdue: 'overdue', no_due: 'no SLA', due_policy: 'SLA target set by the board',
 			ch_facebook: 'Facebook', ch_instagram: 'Instagram', ch_twitter: 'X', ch_vk: 'VK', ch_telegram: 'Telegram',
 			ch_whatsapp: 'WhatsApp', ch_email: 'E-mail', ch_chat: 'Chat', ch_phone: 'Phone', ch_web: 'Web', ch_other: 'Other',
 			incident: 'Major incident', incident_untitled: 'Major incident in progress',
@@ -55,7 +55,7 @@
 			prio_urgent: 'Срочный', prio_high: 'Высокий', prio_normal: 'Обычный', prio_low: 'Низкий',
 			public: 'Публичная', private: 'Личная',
 			waiting: 'Ожидает', unknown_agent: '(неизвестно)',
-			paused: 'Пауза', overdue: 'просрочено', no_due: 'без SLA',
+			paused: 'Пауза', overdue: 'просрочено', no_due: 'без SLA', due_policy: 'срок SLA задан табло',
 			ch_facebook: 'Facebook', ch_instagram: 'Instagram', ch_twitter: 'X', ch_vk: 'ВКонтакте', ch_telegram: 'Telegram',
 			ch_whatsapp: 'WhatsApp', ch_email: 'Эл. почта', ch_chat: 'Чат', ch_phone: 'Телефон', ch_web: 'Сайт', ch_other: 'Другое',
 			incident: 'Крупный инцидент', incident_untitled: 'Идёт крупный инцидент',
@@ -83,7 +83,7 @@
 			prio_urgent: 'Pilny', prio_high: 'Wysoki', prio_normal: 'Normalny', prio_low: 'Niski',
 			public: 'Publiczne', private: 'Prywatne',
 			waiting: 'Czeka', unknown_agent: '(nieznany)',
-			paused: 'Wstrzymane', overdue: 'po terminie', no_due: 'bez SLA',
+			paused: 'Wstrzymane', overdue: 'po terminie', no_due: 'bez SLA', due_policy: 'termin SLA ustalony przez tablicę',
 			ch_facebook: 'Facebook', ch_instagram: 'Instagram', ch_twitter: 'X', ch_vk: 'VK', ch_telegram: 'Telegram',
 			ch_whatsapp: 'WhatsApp', ch_email: 'E-mail', ch_chat: 'Czat', ch_phone: 'Telefon', ch_web: 'WWW', ch_other: 'Inne',
 			incident: 'Poważny incydent', incident_untitled: 'Trwa poważny incydent',
@@ -111,7 +111,7 @@
 			prio_urgent: 'Haster', prio_high: 'Høj', prio_normal: 'Normal', prio_low: 'Lav',
 			public: 'Offentlig', private: 'Privat',
 			waiting: 'Venter', unknown_agent: '(ukendt)',
-			paused: 'På pause', overdue: 'over tid', no_due: 'ingen SLA',
+			paused: 'På pause', overdue: 'over tid', no_due: 'ingen SLA', due_policy: 'SLA-frist sat af tavlen',
 			ch_facebook: 'Facebook', ch_instagram: 'Instagram', ch_twitter: 'X', ch_vk: 'VK', ch_telegram: 'Telegram',
 			ch_whatsapp: 'WhatsApp', ch_email: 'E-mail', ch_chat: 'Chat', ch_phone: 'Telefon', ch_web: 'Web', ch_other: 'Andet',
 			incident: 'Større hændelse', incident_untitled: 'Større hændelse i gang',
@@ -391,6 +391,11 @@
 			tr.appendChild(tdA);
 
 			const tdT = el('td', 'c-sla');
+			/* A due the board's [sla] policy set, not the helpdesk (docs/sla.md). */
+			if (a.due_source === 'policy') {
+				tdT.dataset.dueSource = 'policy';
+				tdT.title = t('due_policy');
+			}
 			tr.appendChild(tdT);
 			const cd = { alert: a, cell: tdT, cls: null };
 			paintCountdown(cd);

@@ -3,10 +3,19 @@ on the real daemon and broker: an event without dues gets the policy's
 targets and breaches at the policy time; backend dues are kept; the next
 response is due when the customer writes after a reply; an event without
 priority gets the rules' priority."""
+import json
 import time
+import unittest
+import urllib.request
 
-from tests.integration.harness import (BOARD, BoardTest, event, now_iso,
-                                       wait_for)
+from tests.integration import harness
+from tests.integration.harness import (BOARD, BoardTest, event, free_port,
+                                       now_iso, wait_for)
+
+try:
+    from tests.integration import browser
+except ImportError:  # pragma: no cover
+    browser = None
 
 ERRORS = "teamboard/%s/errors" % BOARD
 
@@ -108,3 +117,61 @@ class PriorityRules(BoardTest):
                                "T-thx": "low", "T-set": "low"})
         # No SLA policy configured: no invented dues.
         self.assertIsNone(alert(st, "T-pub")["due_in_s"])
+
+
+class PolicyOnDisplay(BoardTest):
+    """/api/state and the wall display say which dues the board set."""
+
+    def setUp(self):
+        self.http_port = free_port()
+        self.daemon_conf = SLA_CONF + "[display]\nlisten = 127.0.0.1:%d\n" % self.http_port
+        # The harness writes an empty [display] section; ours replaces it.
+        orig = harness.Daemon.write_conf
+
+        def write_conf(daemon, extra=""):
+            orig(daemon, extra)
+            with open(daemon.conf) as f:
+                text = f.read().replace("[display]\nlisten =\n", "", 1)
+            with open(daemon.conf, "w") as f:
+                f.write(text)
+        harness.Daemon.write_conf = write_conf
+        try:
+            super().setUp()
+        finally:
+            harness.Daemon.write_conf = orig
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.http_port, path)
+
+    def send_two(self):
+        self.send(event("ticket.created", "T-pol", channel="vk", priority="normal"),
+                  event("ticket.created", "T-be", channel="vk", priority="normal",
+                        due={"first_response": now_iso(900)}))
+
+    def test_api_state_names_the_source(self):
+        self.send_two()
+
+        def api():
+            with urllib.request.urlopen(self.url("/api/state"), timeout=10) as r:
+                st = json.loads(r.read())
+            return st if len(st["alerts"]) == 2 else None
+        st = wait_for(api, 5, "two tickets on /api/state")
+        self.assertEqual(alert(st, "T-pol")["due_source"], "policy")
+        self.assertEqual(alert(st, "T-be")["due_source"], "backend")
+
+    def test_display_marks_policy_dues(self):
+        if harness.WRAP or not (browser and browser.CHROMIUM):
+            raise unittest.SkipTest("needs chromium, not under valgrind")
+        b = browser.Browser()
+        try:
+            b.set_size(1920, 1080)
+            self.send_two()
+            wait_for(lambda: len(self.daemon.status()["alerts"]) == 2, 5, "two tickets")
+            b.navigate(self.url("/"))
+            cell = ("(() => { const r = document.querySelector('tr[data-ticket=%s] td.c-sla');"
+                    " return r ? (r.dataset.dueSource || '') + '|' + r.title : null; })()")
+            got = wait_for(lambda: b.eval(cell % json.dumps("T-pol")), 15, "the policy row")
+            self.assertEqual(got, "policy|SLA target set by the board")
+            self.assertEqual(b.eval(cell % json.dumps("T-be")), "|")
+        finally:
+            b.close()
