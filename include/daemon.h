@@ -79,6 +79,7 @@ struct daemon {
 	struct loop_timer state_timer; /* rate-limited state publish */
 	struct loop_timer health_timer;
 	struct loop_timer retention_timer;
+	struct loop_timer store_retry_timer; /* while the database is read-only */
 	struct loop_timer watchdog_timer;
 	uint64_t watchdog_usec;
 
@@ -169,6 +170,9 @@ void daemon_incident(struct daemon *d, bool open, const char *title);
  * an unknown button id). */
 int daemon_sim_press(struct daemon *d, const char *button, uint64_t hold_usec);
 int daemon_sim_double(struct daemon *d, const char *button);
+/* The database as status and health show it: "ok", "read-only", "full" or
+ * "failing" (the last write or commit failed; clears with the next commit). */
+const char *daemon_store_state(const struct daemon *d);
 /* Number of buttons reported stuck (held past buttons.stuck_after). */
 unsigned daemon_buttons_stuck(const struct daemon *d);
 /* A chattering contact: `edges` level changes (starting with a press)

@@ -49,6 +49,7 @@
 #define HEALTH_MIN_INTERVAL_USEC (2 * USEC_PER_SEC)
 #define RETENTION_FIRST_USEC     (60 * USEC_PER_SEC)
 #define RETENTION_INTERVAL_USEC  (3600 * USEC_PER_SEC)
+#define STORE_RETRY_USEC         (5 * USEC_PER_SEC)
 #define STOP_TIMEOUT_USEC        (2 * USEC_PER_SEC)
 #define CTL_MAX_CLIENTS          16
 #define SESSION_EXPIRY_S         (7 * 24 * 3600)
@@ -1049,6 +1050,18 @@ publish_board_status(struct daemon *d, const char *state)
 	snprintf(d->status_state, sizeof(d->status_state), "%s", state);
 }
 
+const char *
+daemon_store_state(const struct daemon *d)
+{
+	int f = store_fault(d->store);
+
+	if (store_is_readonly(d->store) || f == -EROFS)
+		return "read-only";
+	if (f == -ENOSPC || f == -EFBIG)
+		return "full";
+	return f < 0 ? "failing" : "ok";
+}
+
 unsigned
 daemon_buttons_stuck(const struct daemon *d)
 {
@@ -1080,7 +1093,8 @@ health_key_now(const struct daemon *d)
 	return (uint64_t)view.feed_stale | (uint64_t)d->clock_synced << 1 |
 	       (uint64_t)(gpio_errors(d->gpio) & 0xffffff) << 2 |
 	       (d->stats.store_errors & 0xffffffff) << 26 | (uint64_t)outbox_full << 58 |
-	       (uint64_t)(daemon_buttons_stuck(d) > 0) << 59;
+	       (uint64_t)(daemon_buttons_stuck(d) > 0) << 59 |
+	       (uint64_t)(store_fault(d->store) < 0) << 60;
 }
 
 static void
@@ -1455,6 +1469,34 @@ on_health(struct loop *loop, void *userdata)
 	loop_timer_arm(loop, &d->health_timer, loop_now_usec(loop) + HEALTH_INTERVAL_USEC);
 }
 
+/* A database that was read-only at start is tried again until it can be
+ * written; then it replaces the read-only one and takes every open ticket
+ * (their saves failed meanwhile). */
+static void
+on_store_retry(struct loop *loop, void *userdata)
+{
+	struct daemon *d = userdata;
+	char why[256];
+	int err = 0;
+	struct store *s = store_open(d->conf.store.path, &err, why, sizeof(why));
+
+	if (!s) {
+		log_debug("Database '%s' still not writable: %s", d->conf.store.path, why);
+		loop_timer_arm(loop, &d->store_retry_timer, loop_now_usec(loop) + STORE_RETRY_USEC);
+		return;
+	}
+	store_free(d->store);
+	d->store = s;
+	store_outbox_set_max(s, d->conf.store.max_outbox);
+	alerts_save_all(d->alerts);
+	int r = store_flush(s);
+	if (r < 0)
+		store_failed(d, "save the open tickets", r);
+	log_notice("Database '%s' is writable again; acknowledgements are stored again",
+		   d->conf.store.path);
+	daemon_touch(d);
+}
+
 static void
 on_retention(struct loop *loop, void *userdata)
 {
@@ -1804,6 +1846,14 @@ daemon_new(const struct conf *conf, const struct board_profile *profile, int *ex
 	d->started_usec = loop_now_usec(d->loop);
 
 	d->store = store_open(conf->store.path, &err, why, sizeof(why));
+	if (!d->store && err == -EROFS) {
+		/* Signalling matters more than storing: run on, refuse acks
+		 * (nothing is claimed that is not stored), say so, retry. */
+		log_error("Database '%s' is read-only (%s): the board runs on, acknowledgements "
+			  "are refused until it can be written; retrying every %d s",
+			  conf->store.path, why, (int)(STORE_RETRY_USEC / USEC_PER_SEC));
+		d->store = store_open_readonly(conf->store.path, &err, why, sizeof(why));
+	}
 	if (!d->store) {
 		log_error("Failed to open database '%s': %s", conf->store.path, why);
 		goto fail;
@@ -1899,6 +1949,7 @@ daemon_new(const struct conf *conf, const struct board_profile *profile, int *ex
 	loop_timer_init(&d->state_timer, on_wake, d);
 	loop_timer_init(&d->health_timer, on_health, d);
 	loop_timer_init(&d->retention_timer, on_retention, d);
+	loop_timer_init(&d->store_retry_timer, on_store_retry, d);
 	loop_timer_init(&d->watchdog_timer, on_watchdog, d);
 	for (unsigned i = 0; i < BOARD_MAX_BUTTONS; i++)
 		loop_timer_init(&d->sim[i].timer, on_sim_step, &d->sim[i]);
@@ -1910,6 +1961,8 @@ daemon_new(const struct conf *conf, const struct board_profile *profile, int *ex
 
 	loop_timer_arm(d->loop, &d->health_timer, now.mono_usec + HEALTH_INTERVAL_USEC);
 	loop_timer_arm(d->loop, &d->retention_timer, now.mono_usec + RETENTION_FIRST_USEC);
+	if (store_is_readonly(d->store))
+		loop_timer_arm(d->loop, &d->store_retry_timer, now.mono_usec + STORE_RETRY_USEC);
 	d->watchdog_usec = sdnotify_watchdog_usec();
 	if (d->watchdog_usec)
 		loop_timer_arm(d->loop, &d->watchdog_timer, now.mono_usec + d->watchdog_usec / 2);

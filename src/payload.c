@@ -252,6 +252,7 @@ payload_status(struct daemon *d)
 	add_outbox(o, d);
 	cJSON_AddBoolToObject(o, "clock_synced", d->clock_synced);
 	/* A failing database (full, read-only) must show where people look. */
+	cJSON_AddStringToObject(o, "store", daemon_store_state(d));
 	cJSON_AddNumberToObject(o, "store_errors", (double)d->stats.store_errors);
 	add_time(o, "now", now.wall_ms);
 	return finish(o);
@@ -290,6 +291,7 @@ payload_health(struct daemon *d)
 	cJSON_AddNumberToObject(o, "db_bytes", (double)store_size_bytes(d->store));
 	cJSON_AddNumberToObject(o, "gpio_errors", gpio_errors(d->gpio));
 	cJSON_AddNumberToObject(o, "buttons_stuck", daemon_buttons_stuck(d));
+	cJSON_AddStringToObject(o, "store", daemon_store_state(d));
 	cJSON_AddNumberToObject(o, "store_errors", (double)d->stats.store_errors);
 	cJSON_AddBoolToObject(o, "clock_synced", d->clock_synced);
 	cJSON_AddNumberToObject(o, "open_tickets", view.counts.open);

@@ -327,6 +327,8 @@ struct store {
 	 * again when next asked. */
 	int64_t outbox_unsent;
 	size_t outbox_max; /* 0: no cap */
+	bool readonly;     /* store_open_readonly(): every write fails */
+	int fault;         /* -errno of the last failed write, 0 after a commit */
 };
 
 /* --- names ---------------------------------------------------------------- */
@@ -401,8 +403,15 @@ errno_from_sqlite(int rc)
 static int
 sql_fail(struct store *s, int rc, const char *what)
 {
+	int sys = s->db ? sqlite3_system_errno(s->db) : 0;
+
 	snprintf(s->errmsg, sizeof(s->errmsg), "%s: %s", what,
 		 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+	/* A file system gone read-only under a writer (ext4 errors=remount-ro
+	 * on a failing SD card) shows as an I/O error whose errno says why. */
+	if (((rc & 0xff) == SQLITE_IOERR && (sys == EROFS || sys == ENOSPC)) ||
+	    ((rc & 0xff) == SQLITE_CANTOPEN && sys == EROFS))
+		return -sys;
 	return errno_from_sqlite(rc);
 }
 
@@ -607,8 +616,10 @@ batch_write(struct store *s, struct binder *b, const char *what)
 		return r;
 	}
 	r = step_done(s, b->st, what);
-	if (r < 0)
+	if (r < 0) {
 		rollback_quiet(s);
+		s->fault = r;
+	}
 	return r;
 }
 
@@ -624,6 +635,8 @@ store_flush(struct store *s)
 	r = step_done(s, s->st[ST_COMMIT], "commit");
 	if (r < 0)
 		rollback_quiet(s);
+	if (!s->readonly)
+		s->fault = r < 0 ? r : 0;
 	return r;
 }
 
@@ -656,6 +669,8 @@ durable_end(struct store *s, int r)
 		r = step_done(s, s->st[ST_COMMIT], "commit");
 	if (r < 0)
 		rollback_quiet(s);
+	if (!s->readonly)
+		s->fault = r < 0 ? r : 0;
 	/* If this fails the connection stays at FULL: slower, not less safe. */
 	sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
 	return r;
@@ -739,6 +754,8 @@ exec_sql(struct store *s, const char *sql, const char *what)
 	return rc == SQLITE_OK ? 0 : sql_fail(s, rc, what);
 }
 
+static bool path_exists(const char *p);
+
 /* Opens the connection and checks it. -EBADMSG means the file is corrupt or
  * not a database: the caller moves it aside. */
 static int
@@ -751,9 +768,20 @@ db_open(struct store *s)
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			     NULL);
 	if (rc != SQLITE_OK) {
+		char dir[PATH_MAX];
+		char *slash;
+
 		r = sql_fail(s, rc, "open");
 		sqlite3_close_v2(s->db);
 		s->db = NULL;
+		/* No file yet, and a folder that cannot take one. */
+		snprintf(dir, sizeof(dir), "%s", s->path);
+		slash = strrchr(dir, '/');
+		if (slash)
+			*(slash == dir ? slash + 1 : slash) = '\0';
+		if ((rc & 0xff) == SQLITE_CANTOPEN && !path_exists(s->path) &&
+		    access(slash ? dir : ".", W_OK) < 0 && errno == EROFS)
+			r = set_error(s, -EROFS, "folder of '%s' is read-only", s->path);
 		return r;
 	}
 	sqlite3_extended_result_codes(s->db, 1);
@@ -973,6 +1001,124 @@ fail:
 	report_open_error(s, r, err, errmsg, errmsg_size);
 	store_free(s);
 	return NULL;
+}
+
+/* Opens `uri` read-only and checks that its schema is this version's. */
+static int
+db_open_readonly(struct store *s, const char *uri)
+{
+	char text[32];
+	int rc, r;
+
+	rc = sqlite3_open_v2(uri, &s->db,
+			     SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK)
+		return sql_fail(s, rc, "open read-only");
+	sqlite3_extended_result_codes(s->db, 1);
+	sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+	r = query_text(s, "PRAGMA user_version", text, sizeof(text));
+	if (r == 0 && strtol(text, NULL, 10) != STORE_SCHEMA_VERSION)
+		r = set_error(s, -EPROTONOSUPPORT, "schema version %s, not %d", text,
+			      STORE_SCHEMA_VERSION);
+	if (r == 0)
+		r = prepare_all(s);
+	return r;
+}
+
+/* "file:" URI of a path, with what a URI cannot hold %-escaped. */
+static int
+path_uri(const char *path, const char *query, char *out, size_t size)
+{
+	size_t n = 0;
+	int k;
+
+	k = snprintf(out, size, "file:");
+	n = (size_t)k;
+	for (const unsigned char *p = (const unsigned char *)path; *p && n + 4 < size; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("/._-", *p))
+			out[n++] = (char)*p;
+		else
+			n += (size_t)snprintf(out + n, size - n, "%%%02X", *p);
+	}
+	k = snprintf(out + n, size - n, "?%s", query);
+	return k < 0 || (size_t)k >= size - n ? -ENAMETOOLONG : 0;
+}
+
+struct store *
+store_open_readonly(const char *path, int *err, char *errmsg, size_t errmsg_size)
+{
+	static const char *const queries[] = { "mode=ro", "immutable=1" };
+	char uri[PATH_MAX * 3 + 32];
+	struct store *s;
+	int r = -ENOENT;
+
+	if (!path || !*path || strlen(path) >= PATH_MAX - 64) {
+		report_open_error(NULL, -EINVAL, err, errmsg, errmsg_size);
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		report_open_error(NULL, -ENOMEM, err, errmsg, errmsg_size);
+		return NULL;
+	}
+	s->outbox_unsent = -1;
+	s->readonly = true;
+	s->fault = -EROFS;
+	s->path = strdup(path);
+	if (!s->path || asprintf(&s->wal_path, "%s-wal", path) < 0) {
+		s->wal_path = NULL;
+		r = set_error(s, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	/* mode=ro reads a WAL left behind (it needs its -shm); immutable=1
+	 * reads a cleanly closed file on a read-only file system, where no
+	 * -shm can be made (nothing else can write it there either). */
+	for (size_t i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
+		if (path_uri(path, queries[i], uri, sizeof(uri)) < 0)
+			break;
+		r = db_open_readonly(s, uri);
+		if (r == 0) {
+			set_error(s, -EROFS, "database '%s' is read-only", path);
+			return s;
+		}
+		db_close(s);
+	}
+	/* No readable database of this version: an empty one in memory, still
+	 * refusing every write, so the board runs and claims nothing. */
+	if (sqlite3_open_v2(":memory:", &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK) {
+		r = set_error(s, -ENOMEM, "cannot open an in-memory database");
+		goto fail;
+	}
+	sqlite3_extended_result_codes(s->db, 1);
+	r = migrate(s);
+	if (r == 0)
+		r = prepare_all(s);
+	if (r == 0)
+		r = exec_sql(s, "PRAGMA query_only=1", "query_only");
+	if (r < 0)
+		goto fail;
+	set_error(s, -EROFS, "database '%s' is not readable: running on an empty read-only one",
+		  path);
+	return s;
+
+fail:
+	report_open_error(s, r, err, errmsg, errmsg_size);
+	store_free(s);
+	return NULL;
+}
+
+bool
+store_is_readonly(const struct store *s)
+{
+	return s && s->readonly;
+}
+
+int
+store_fault(const struct store *s)
+{
+	return s ? s->fault : -EINVAL;
 }
 
 void

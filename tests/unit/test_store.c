@@ -438,7 +438,27 @@ test_read_only_database_is_refused(void **state)
 			store_free(s);
 			_exit(2);
 		}
-		_exit(err == -EROFS && strstr(msg, "read-only") && strstr(msg, path) ? 0 : 1);
+		if (err != -EROFS || !strstr(msg, "read-only") || !strstr(msg, path))
+			_exit(1);
+		/* The daemon's fallback: what is there can be read, nothing
+		 * can be written, and it says so. */
+		s = store_open_readonly(path, &err, msg, sizeof(msg));
+		if (!s)
+			_exit(3);
+		char v[8] = "";
+		uint64_t seq;
+		int ok = store_is_readonly(s) && store_fault(s) == -EROFS &&
+			 store_setting_get(s, "k", v, sizeof(v)) == 0 && strcmp(v, "v") == 0 &&
+			 store_setting_set(s, "k", "w") == -EROFS &&
+			 store_next_ack_seq(s, &seq) == -EROFS && store_outbox_depth(s) == 0;
+		store_free(s);
+		/* A path that cannot be read at all: an empty store, still
+		 * refusing writes. */
+		s = store_open_readonly("/nonexistent/teamboard/x.db", &err, msg, sizeof(msg));
+		ok = ok && s && store_is_readonly(s) && store_next_ack_seq(s, &seq) == -EROFS &&
+		     store_outbox_depth(s) == 0;
+		store_free(s);
+		_exit(ok ? 0 : 4);
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
