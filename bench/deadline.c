@@ -147,15 +147,22 @@ run(long n)
 
 	/* Each tick at the earliest deadline fires one warning (80 % of the
 	 * budget) and reschedules that ticket to its breach. */
-	for (size_t i = 0; i < SAMPLES; i++) {
+	size_t fired = 0;
+	uint64_t start_usec = c.now.mono_usec;
+
+	for (; fired < SAMPLES; fired++) {
 		uint64_t due = alerts_next_deadline(c.a);
 
+		if (due == UINT64_MAX)
+			break; /* a small engine runs out of deadlines */
 		c.now.mono_usec = due;
 		t0 = now_ns();
 		alerts_tick(c.a, &c.now);
-		t[i] = now_ns() - t0;
+		t[fired] = now_ns() - t0;
 	}
-	double fire_ns = median(t, SAMPLES);
+	double fire_ns = fired ? median(t, fired) : 0;
+	/* back to a sane "now" for the inserts (due times are wall-based) */
+	c.now.mono_usec = start_usec;
 
 	for (size_t i = 0; i < SAMPLES; i++) {
 		t0 = now_ns();
