@@ -1670,6 +1670,8 @@ daemon_apply_conf(struct daemon *d, const struct conf *nc)
 	apply_mappings(d, nc);
 
 	d->conf.alerts = nc->alerts;
+	d->conf.sla = nc->sla; /* read per event: applies to the next one */
+	d->conf.priority = nc->priority;
 	d->conf.buttons = nc->buttons;
 	d->conf.admin = nc->admin;
 	d->conf.store.ack_retention_usec = nc->store.ack_retention_usec;

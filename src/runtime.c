@@ -13,12 +13,14 @@
 #define SETTING_PREFIX "config."
 
 /* Keys whose new value the daemon applies in place (daemon_apply_conf):
- * alert timing and sound policy, button timing and actions, command age,
- * retention. Everything else opens a device, a socket or a file. */
+ * alert timing and sound policy, SLA policy and priority rules, button
+ * timing and actions, command age, retention. Everything else opens a device, a socket or a file. */
 static const struct {
 	const char *section, *key; /* key NULL: the whole section */
 } settable[] = {
 	{ "alerts", NULL },
+	{ "sla", NULL },
+	{ "priority", NULL },
 	{ "buttons", NULL },
 	{ "admin", "max_cmd_age" },
 	{ "store", "ack_retention" },

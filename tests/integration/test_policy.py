@@ -4,6 +4,7 @@ targets and breaches at the policy time; backend dues are kept; the next
 response is due when the customer writes after a reply; an event without
 priority gets the rules' priority."""
 import json
+import signal
 import time
 import unittest
 import urllib.request
@@ -88,6 +89,22 @@ class SlaPolicy(BoardTest):
         a = wait_for(lambda: alert(self.daemon.status(), "T-4"), 5, "T-4 restored")
         self.assertEqual(a["due_source"], "policy")
         self.assertGreater(a["due_in_s"], 3000)
+
+    def test_runtime_change_and_reload_apply_to_the_next_event(self):
+        # config_set: the new target counts for the next ticket.
+        self.daemon.ok("config_set", key="sla.first_response", value="email 2h, * 1h")
+        self.send(event("ticket.created", "T-6", channel="email", priority="normal"))
+        a = wait_for(lambda: alert(self.daemon.status(), "T-6"), 3, "T-6 on the board")
+        self.assertTrue(7000 < a["due_in_s"] <= 7200, a)
+        # SIGHUP: the file switches the policy off; the runtime value stays
+        # but nothing is filled any more.
+        self.daemon.write_conf("[sla]\nenabled = false\n")
+        self.daemon.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "Configuration reloaded" in self.daemon.read_log(), 5, "reload")
+        self.send(event("ticket.created", "T-7", channel="email", priority="normal"))
+        a = wait_for(lambda: alert(self.daemon.status(), "T-7"), 3, "T-7 on the board")
+        self.assertIsNone(a["due_in_s"])
+        self.assertIsNone(a["due_source"])
 
     def test_priority_still_required_without_rules(self):
         self.send(event("ticket.created", "T-5", channel="email"))
