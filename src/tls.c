@@ -251,10 +251,24 @@ static void
 info_cb(const SSL *ssl, int where, int ret)
 {
 	struct tls *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	int desc = ret & 0xff;
+	const char *text;
 
 	if (!t || !(where & SSL_CB_READ_ALERT) || (ret >> 8) != SSL3_AL_FATAL)
 		return;
-	fail(t, "TLS: the broker ended the handshake: %s", SSL_alert_desc_string_long(ret));
+	/* OpenSSL 3.0 has no words for TLS 1.3's certificate_required */
+	text = desc == TLS13_AD_CERTIFICATE_REQUIRED ? "certificate required"
+						     : SSL_alert_desc_string_long(ret);
+	if (desc == TLS13_AD_CERTIFICATE_REQUIRED || desc == SSL3_AD_BAD_CERTIFICATE ||
+	    desc == TLS1_AD_UNKNOWN_CA || desc == SSL3_AD_CERTIFICATE_EXPIRED)
+		fail(t,
+		     "TLS: the broker ended the handshake: %s (our client certificate: "
+		     "mqtt.certfile)",
+		     text);
+	else if (strcmp(text, "unknown") == 0)
+		fail(t, "TLS: the broker ended the handshake: alert %d", desc);
+	else
+		fail(t, "TLS: the broker ended the handshake: %s", text);
 }
 
 /* --- life cycle ----------------------------------------------------------- */

@@ -76,6 +76,12 @@ subjectAltName = IP:127.0.0.1,DNS:127.0.0.1,DNS:localhost
     openssl("ca", "-batch", "-config", "ca.cnf", "-cert", "ca.crt", "-keyfile", "ca.key",
             "-in", "expired.csr", "-out", "expired.crt", "-startdate", "20200101000000Z",
             "-enddate", "20200102000000Z", cwd=d)
+    # Not yet valid: what a Pi without RTC sees before NTP, turned round.
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", "future.key", "-out", "future.csr", "-subj", "/CN=future", cwd=d)
+    openssl("ca", "-batch", "-config", "ca.cnf", "-cert", "ca.crt", "-keyfile", "ca.key",
+            "-in", "future.csr", "-out", "future.crt", "-startdate", "20900101000000Z",
+            "-enddate", "20900102000000Z", cwd=d)
 
 
 def spki_sha256(d, cert):
@@ -175,11 +181,15 @@ class Tls(unittest.TestCase):
     def p(self, name):
         return os.path.join(self.pki, name)
 
-    def run_board(self, server="server", cafile="ca.crt", pin=None, client_cert=False):
+    def run_board(self, server="server", cafile="ca.crt", pin=None, client_cert=False,
+                  require_client_cert=None):
+        if require_client_cert is None:
+            require_client_cert = client_cert
         self.broker = ConfBroker(self.tmp, "allow_anonymous true\ncafile %s\ncertfile %s\n"
                                  "keyfile %s\nrequire_certificate %s\n"
                                  % (self.p("ca.crt"), self.p(server + ".crt"),
-                                    self.p(server + ".key"), "true" if client_cert else "false"))
+                                    self.p(server + ".key"),
+                                    "true" if require_client_cert else "false"))
         self.broker.start()
         extra = "tls = true\ncafile = %s\n" % self.p(cafile)
         if client_cert:
@@ -230,6 +240,18 @@ class Tls(unittest.TestCase):
         self.run_board(server="expired")
         self.assert_refused("TLS: server certificate '127.0.0.1' expired "
                             "(notAfter 2020-01-02 00:00:00 UTC)")
+
+    @SKIP_SLOW
+    def test_not_yet_valid_certificate_is_refused(self):
+        self.run_board(server="future")
+        self.assert_refused("TLS: server certificate 'future' not valid before "
+                            "2090-01-01 00:00:00 UTC (is the board's clock right?)")
+
+    @SKIP_SLOW
+    def test_missing_client_certificate_is_refused_by_the_broker(self):
+        # The broker requires one, the board has none: its alert is quoted.
+        self.run_board(client_cert=False, require_client_cert=True)
+        self.assert_refused("TLS: the broker ended the handshake: certificate required")
 
     def recorded_board(self, pin, secret):
         """The board with a password, against a TlsRecorder with the good
