@@ -153,7 +153,7 @@ class ChatterAndHeld(BoardTest):
         self.daemon.ok("sim_hold", button="ack1")
         # The long press (1.5 s) acks what is open, once.
         wait_for(lambda: self.acks() == 1, 5, "long-press ack")
-        wait_for(lambda: self.daemon.status()["buttons"]["ack1"]["stuck"], 20 * SLOW,
+        wait_for(lambda: self.daemon.status()["buttons"]["ack1"]["stuck"], 20,
                  "stuck reported on status")
         reports = wait_for(lambda: [r for r in self.client.on(ERRORS)
                                     if "stuck" in r.get("reason", "")], 5, "stuck report")

@@ -77,8 +77,9 @@ class RoBase(unittest.TestCase):
         code = d.stop() if d and d.proc else None
         self.client.close()
         self.broker.stop()
-        failed = any(t is self for t, _ in self._outcome.result.errors +
-                     self._outcome.result.failures)
+        result = getattr(getattr(self, "_outcome", None), "result", None)
+        failed = result is not None and any(t is self for t, _ in result.errors +
+                                            result.failures)
         if failed and d:
             log = [l for l in d.read_log().splitlines() if "ctl: client" not in l]
             print("\n--- teamboardd log ---\n%s" % "\n".join(log)[-6000:])
