@@ -144,6 +144,37 @@ utf8_valid(const char *s)
 
 /* --- accepted events ------------------------------------------------------ */
 
+/* With a [priority] rule set the daemon parses with
+ * EVENT_PARSE_PRIORITY_OPTIONAL: ticket.created may then omit the priority
+ * (and only the priority); without the flag it is still required. */
+static void
+test_priority_optional_flag(void **state)
+{
+	static const char json[] = "{\"id\":\"e1\",\"type\":\"ticket.created\","
+				   "\"ts\":\"2026-11-25T10:00:00Z\","
+				   "\"ticket\":{\"id\":\"T-1\",\"channel\":\"vk\"}}";
+	static const char no_channel[] = "{\"id\":\"e2\",\"type\":\"ticket.created\","
+					 "\"ts\":\"2026-11-25T10:00:00Z\",\"ticket\":{\"id\":\"T-2\"}}";
+	struct rec r;
+
+	(void)state;
+	assert_int_equal(parse(&r, json), 0);
+	assert_non_null(strstr(r.reason[0], "ticket.priority: missing"));
+
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(event_parse_flags(json, strlen(json), 10, EVENT_PARSE_PRIORITY_OPTIONAL,
+					   on_accept, on_reject, &r),
+			 1);
+	assert_false(r.ev[0].ticket.has_priority);
+	assert_false(r.ev[0].ticket.due_from_policy);
+
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(event_parse_flags(no_channel, strlen(no_channel), 10,
+					   EVENT_PARSE_PRIORITY_OPTIONAL, on_accept, on_reject, &r),
+			 0);
+	assert_non_null(strstr(r.reason[0], "ticket.channel: missing"));
+}
+
 static void
 test_spec_example(void **state)
 {
@@ -946,6 +977,7 @@ main(void)
 		cmocka_unit_test(test_every_type_accepted),
 		cmocka_unit_test(test_type_specific_fields),
 		cmocka_unit_test(test_update_carries_only_given_fields),
+		cmocka_unit_test(test_priority_optional_flag),
 		cmocka_unit_test(test_channels_and_priorities),
 		cmocka_unit_test(test_assigned_agent),
 		cmocka_unit_test(test_unknown_fields_and_duplicates),
