@@ -154,7 +154,8 @@ struct alerts_now daemon_now(const struct daemon *d);
 /* Acknowledges: one ticket (ticket_id), all unacked alerts (all), or the
  * most urgent one (neither). Each ack is durably stored before the ack
  * beep. `acked`/`max` receive the records (may be NULL). Returns the
- * number acked, -ENOENT if nothing to ack, -EIO if the store failed,
+ * number acked, -ENOENT if nothing to ack, -EROFS or -ENOSPC if the
+ * database is read-only or full, -EIO if the store failed otherwise,
  * -ENOBUFS if the outbox is full (store.max_outbox). */
 int daemon_ack(struct daemon *d, const char *ticket_id, bool all, const char *agent,
 	       enum ack_source source, const char *button, struct ack_record *acked, size_t max);

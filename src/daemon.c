@@ -459,7 +459,8 @@ daemon_ack(struct daemon *d, const char *ticket_id, bool all, const char *agent,
 failed:
 	store_failed(d, "store an acknowledgement (not acknowledged)", r);
 	feedback(d, source, SOUND_NACK);
-	if (r != -ENOBUFS)
+	/* The reply says why when a person can act on it. */
+	if (r != -ENOBUFS && r != -EROFS && r != -ENOSPC)
 		r = -EIO;
 out:
 	for (size_t i = 0; payloads && i < t.n; i++)

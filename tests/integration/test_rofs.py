@@ -140,6 +140,7 @@ class ReadOnlyAtStart(RoBase):
         wait_for(lambda: self.daemon.status()["counts"]["unacked"] == 2, 5, "R-2 shown")
         self.assertEqual(self.daemon.status()["lamps"]["amber"], "slow")
         self.assert_refuses_acks("R-2")
+        self.assertIn("Read-only file system", self.daemon.ctl("ack", ticket_id="R-2")["error"])
 
         # Writable again (the bind mount goes away): within the retry
         # period the board stores again, R-2 (which came while read-only)
