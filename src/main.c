@@ -10,6 +10,7 @@
 #include "daemon.h"
 #include "gpio.h"
 #include "log.h"
+#include "tls.h"
 
 #define EXIT_USAGE     64
 #define EXIT_CONFIG    78
@@ -68,6 +69,28 @@ load_config(const char *path, struct conf *conf, struct board_profile *profile)
 		return -1;
 	}
 	return 0;
+}
+
+/* --check-config also loads the TLS files, as the daemon will: a CA file
+ * that is not PEM is found before a restart, not by a board that stays
+ * off the broker. tls.c logs what is wrong with which key. */
+static int
+check_tls_files(const struct conf *conf)
+{
+	struct tls_config tc = {
+		.host = conf->mqtt.host,
+		.cafile = conf->mqtt.cafile,
+		.certfile = conf->mqtt.certfile,
+		.keyfile = conf->mqtt.keyfile,
+	};
+	struct tls *t;
+	int r = 0;
+
+	if (!conf->mqtt.tls)
+		return 0;
+	t = tls_new(&tc, &r);
+	tls_free(t);
+	return t ? 0 : r;
 }
 
 /* After a crash the lines may be left driven (or revert to whatever the
@@ -155,6 +178,10 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (load_config(config, conf, profile) < 0) {
+		code = EXIT_CONFIG;
+		goto out;
+	}
+	if (check && check_tls_files(conf) < 0) {
 		code = EXIT_CONFIG;
 		goto out;
 	}

@@ -682,14 +682,6 @@ set_session_expiry(struct mqtt *m, uint32_t expiry_s)
 	return rc == MOSQ_ERR_INVAL ? 0 : -EIO;
 }
 
-static int
-file_readable(const char *path)
-{
-	if (!path || !*path)
-		return 0;
-	return access(path, R_OK) == 0 ? 0 : -errno;
-}
-
 /* Our own SSL_CTX without libmosquitto's defaults: it only creates the
  * SSL from it and sets SNI, so the certificate checks (CA, host name, pin)
  * are tls.c's verify callback, which fails the handshake before CONNECT
@@ -706,9 +698,6 @@ setup_tls(struct mqtt *m, const struct mqtt_config *cfg)
 	};
 	int r = 0;
 
-	if ((r = file_readable(cfg->cafile)) < 0 || (r = file_readable(cfg->certfile)) < 0 ||
-	    (r = file_readable(cfg->keyfile)) < 0)
-		return r;
 	m->tls_ctx = tls_new(&tc, &r);
 	if (!m->tls_ctx)
 		return r;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -273,28 +274,57 @@ info_cb(const SSL *ssl, int where, int ret)
 
 /* --- life cycle ----------------------------------------------------------- */
 
+/* Why OpenSSL could not use a file, for the one error line an admin gets. */
+static const char *
+openssl_reason(void)
+{
+	const char *why = ERR_reason_error_string(ERR_peek_last_error());
+
+	return why ? why : "not a usable PEM file";
+}
+
+/* A file the config names but we cannot read is said with its key. */
+static int
+readable(const char *key, const char *path)
+{
+	if (!path || access(path, R_OK) == 0)
+		return 0;
+	int r = -errno;
+
+	log_error("TLS: cannot read %s %s: %s", key, path, strerror(-r));
+	return r;
+}
+
 static int
 load_files(SSL_CTX *ctx, const struct tls_config *cfg)
 {
 	const char *cafile = cfg->cafile && *cfg->cafile ? cfg->cafile : NULL;
 	const char *certfile = cfg->certfile && *cfg->certfile ? cfg->certfile : NULL;
 	const char *keyfile = cfg->keyfile && *cfg->keyfile ? cfg->keyfile : NULL;
+	int r;
 
 	if (!certfile != !keyfile)
 		return -EINVAL;
+	if ((r = readable("mqtt.cafile", cafile)) < 0 ||
+	    (r = readable("mqtt.certfile", certfile)) < 0 ||
+	    (r = readable("mqtt.keyfile", keyfile)) < 0)
+		return r;
+	ERR_clear_error();
 	if (SSL_CTX_load_verify_locations(ctx, cafile, cafile ? NULL : SYSTEM_CA_PATH) != 1) {
-		log_debug("tls: cannot load CA certificates from %s",
-			  cafile ? cafile : SYSTEM_CA_PATH);
+		log_error("TLS: cannot load CA certificates from %s: %s",
+			  cafile ? cafile : SYSTEM_CA_PATH, openssl_reason());
 		return -EINVAL;
 	}
 	if (certfile && SSL_CTX_use_certificate_chain_file(ctx, certfile) != 1) {
-		log_debug("tls: cannot load client certificate %s", certfile);
+		log_error("TLS: cannot load the client certificate mqtt.certfile %s: %s", certfile,
+			  openssl_reason());
 		return -EINVAL;
 	}
 	if (keyfile && (SSL_CTX_use_PrivateKey_file(ctx, keyfile, SSL_FILETYPE_PEM) != 1 ||
 			SSL_CTX_check_private_key(ctx) != 1)) {
-		log_debug("tls: cannot load client key %s, or it is not the certificate's",
-			  keyfile);
+		log_error("TLS: cannot use the client key mqtt.keyfile %s (or it is not the "
+			  "certificate's key): %s",
+			  keyfile, openssl_reason());
 		return -EINVAL;
 	}
 	return 0;

@@ -68,6 +68,28 @@ class CommandLine(unittest.TestCase):
         self.assertEqual(r.returncode, 78)
         self.assertIn("missing.conf", r.stderr)
 
+    def test_unusable_tls_files_are_config_errors_that_name_key_and_file(self):
+        # --check-config loads the TLS files as the daemon will, so a CA file
+        # that is missing or not PEM is found before a restart.
+        base = ("[board]\nid = floor2\nprofile = %s/board/sim.conf\n[gpio]\nbackend = sim\n"
+                "[mqtt]\ntls = true\n" % ROOT)
+        missing = os.path.join(self.tmp, "missing.crt")
+        r = run("--check-config", "-c", self.conf(base + "cafile = %s\n" % missing))
+        self.assertEqual(r.returncode, 78)
+        self.assertIn("TLS: cannot read mqtt.cafile %s: No such file or directory" % missing,
+                      r.stderr)
+        garbage = os.path.join(self.tmp, "garbage.crt")
+        with open(garbage, "w") as f:
+            f.write("not a certificate\n")
+        r = run("--check-config", "-c", self.conf(base + "cafile = %s\n" % garbage))
+        self.assertEqual(r.returncode, 78)
+        self.assertIn("TLS: cannot load CA certificates from %s: no certificate or crl found"
+                      % garbage, r.stderr)
+        # Without tls the files are not looked at.
+        r = run("--check-config", "-c",
+                self.conf(base.replace("tls = true", "tls = false") + "cafile = %s\n" % missing))
+        self.assertEqual(r.returncode, 0, r.stderr)
+
     def test_bad_board_profile_is_a_config_error(self):
         prof = os.path.join(self.tmp, "bad.conf")
         with open(prof, "w") as f:
