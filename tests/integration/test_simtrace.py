@@ -21,7 +21,18 @@ class SimTrace(BoardTest):
         # setUp's tmp does not exist yet: put the trace next to it.
         self.trace = "/tmp/teamboard-simtrace-%d-%d.txt" % (os.getpid(), time.monotonic_ns())
         self.daemon_env = {"TEAMBOARD_SIM_TRACE": self.trace}
-        super().setUp()
+        try:
+            super().setUp()
+        except BaseException:
+            # unittest skips tearDown when setUp fails: stop what started
+            for p in ("daemon", "client", "broker"):
+                obj = getattr(self, p, None)
+                if obj is not None:
+                    try:
+                        obj.close() if p == "client" else obj.stop()
+                    except Exception:
+                        pass
+            raise
 
     def tearDown(self):
         super().tearDown()
