@@ -182,6 +182,13 @@ def table(results):
             ("idle with 100 000 open tickets, SLA clocks running (amber flashing)",
              sc.get("burst_100000", {}).get("idle"), "RSS < 32 MB, CPU < 1 %",
              lambda w: w["rss_kb"] < 32 * 1024 and w["cpu_pct"] < 1)]
+    burst = sc.get("burst_100000", {})
+    if burst.get("idle") and burst.get("rss_after_minute_tick_kb"):
+        # the daemon trims its heap on the minute health tick
+        w = dict(burst["idle"], rss_kb=burst["rss_after_minute_tick_kb"])
+        rows.append(("the same after the daemon's next minute tick (heap trimmed)", w,
+                     "RSS < 32 MB, CPU < 1 %",
+                     lambda w: w["rss_kb"] < 32 * 1024 and w["cpu_pct"] < 1))
     for label, w, target, ok in rows:
         if not w:
             continue
