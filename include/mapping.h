@@ -64,6 +64,21 @@ const char *mapping_topic(const struct mapping *m);
 /* MQTT topic filter matching ('+' one level, '#' the rest). */
 bool mapping_topic_matches(const char *filter, const char *topic);
 
+/* True if some topic matches both filters `a` and `b` (a broker would
+ * deliver a message on it once per subscription); false as well when
+ * either is not a valid filter. `example` (may be NULL) receives such a
+ * topic, cut to `size`. */
+bool mapping_filters_overlap(const char *a, const char *b, char *example, size_t size);
+
+/* Refuses two filters that share a topic: two mappings', or a mapping's
+ * and one of `events` (mqtt.events_topic, may be NULL). The error names
+ * `file`, the line that set the mapping's topic (its preset line for a
+ * preset's topic) and "mapping NAME.topic". `events_line` is where
+ * events_topic was set, 0 for the default. 0 or -EINVAL. */
+int mapping_set_check_topics(const struct mapping_set *s, const char *const *events,
+			     size_t n_events, const char *file, int events_line,
+			     struct conf_error *err);
+
 /* Maps one payload (not NUL-terminated): a JSON object, or an array of
  * them, or the array that `items` points to. Each item becomes one SPEC
  * event; an item that cannot be mapped is reported through `on_reject`

@@ -1309,6 +1309,16 @@ conf_load(const char *path, struct conf *c, struct conf_error *err)
 
 		r = mapping_set_compile(x->c->mapping.src, path, x->c->mapping.preset_dir, &maps,
 					err);
+		if (r == 0) {
+			/* A topic both subscriptions match arrives twice. */
+			const char *ev[CONF_MAX_TOPICS];
+
+			for (unsigned i = 0; i < x->c->mqtt.n_events_topics; i++)
+				ev[i] = x->c->mqtt.events_topics[i];
+			r = mapping_set_check_topics(maps, ev, x->c->mqtt.n_events_topics, path,
+						     x->lines[key_index("mqtt", "events_topic")],
+						     err);
+		}
 		mapping_set_free(maps);
 	}
 	if (r == 0)

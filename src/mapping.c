@@ -118,6 +118,8 @@ struct rule {
 struct mapping {
 	char name[MAPPING_NAME_MAX];
 	char topic[256];
+	int topic_line;    /* the config line that set it: topic, or preset */
+	bool topic_preset; /* the topic is the preset's */
 	char *items;
 	bool id_hash;
 	struct field_conf f[F_COUNT];
@@ -227,6 +229,103 @@ mapping_topic_matches(const char *filter, const char *topic)
 			return false;
 		f = fs + 1;
 		t = ts + 1;
+	}
+}
+
+/* One level of a filter: [*f, *f + len), and where the next one starts
+ * (NULL after the last). */
+static size_t
+level_len(const char *f, const char **next)
+{
+	const char *slash = strchr(f, '/');
+
+	*next = slash ? slash + 1 : NULL;
+	return slash ? (size_t)(slash - f) : strlen(f);
+}
+
+/* A topic built level by level, cut to its buffer (never overflowing). */
+struct example {
+	char *s;
+	size_t size, used;
+	unsigned levels;
+};
+
+static void
+example_add(struct example *ex, const char *s, size_t n)
+{
+	int r;
+
+	if (ex->s && ex->size) {
+		r = snprintf(ex->s + ex->used, ex->size - ex->used, "%s%.*s", ex->levels ? "/" : "",
+			     (int)n, s);
+		if (r > 0)
+			ex->used = ex->used + (size_t)r < ex->size ? ex->used + (size_t)r
+								   : ex->size - 1;
+	}
+	ex->levels++;
+}
+
+/* The levels of `f` as a topic it matches: '+' is "x", a last '#' adds
+ * nothing (it also matches its parent), unless it is the whole topic. */
+static void
+example_rest(struct example *ex, const char *f)
+{
+	while (f) {
+		const char *next;
+		size_t n = level_len(f, &next);
+		bool plus = n == 1 && *f == '+';
+
+		if (n == 1 && *f == '#')
+			break;
+		example_add(ex, plus ? "x" : f, plus ? 1 : n);
+		f = next;
+	}
+	if (!ex->levels)
+		example_add(ex, "x", 1);
+}
+
+bool
+mapping_filters_overlap(const char *a, const char *b, char *example, size_t size)
+{
+	const char *fa = a, *fb = b;
+	struct example ex = { example, size, 0, 0 };
+
+	if (example && size)
+		example[0] = '\0';
+	if (!a || !b || !topic_filter_valid(a) || !topic_filter_valid(b))
+		return false;
+	for (;;) {
+		const char *na, *nb;
+		size_t la = level_len(fa, &na), lb = level_len(fb, &nb);
+		bool wa = (la == 1 && (*fa == '+' || *fa == '#'));
+		bool wb = (lb == 1 && (*fb == '+' || *fb == '#'));
+
+		/* Wildcards in the first level do not match topics starting
+		 * with '$' (MQTT §4.7.2): "#" and "$SYS/x" share no topic. */
+		if (!ex.levels && ((wa && !wb && *fb == '$') || (wb && !wa && *fa == '$')))
+			return false;
+		if (la == 1 && *fa == '#') {
+			example_rest(&ex, fb);
+			return true;
+		}
+		if (lb == 1 && *fb == '#') {
+			example_rest(&ex, fa);
+			return true;
+		}
+		if (!wa && !wb && (la != lb || memcmp(fa, fb, la) != 0))
+			return false;
+		/* Both '+': any level will do; else the literal one. */
+		if (wa && wb)
+			example_add(&ex, "x", 1);
+		else
+			example_add(&ex, wa ? fb : fa, wa ? lb : la);
+		if (!na && !nb)
+			return true;
+		/* One is longer: only a last "#" also matches the parent level. */
+		if (!na || !nb)
+			return strcmp(na ? na : nb, "#") == 0;
+		fa = na;
+		fb = nb;
 	}
 }
 
@@ -977,6 +1076,16 @@ compile_one(const char *src, const char *file, const char *preset_dir, const cha
 				r = conf_error_set(err, e->file, e->line, kname, "%s", why);
 				goto out;
 			}
+			if (strcmp(e->key, "topic") == 0) {
+				m->topic_preset = e->from_preset;
+				m->topic_line = e->line;
+				/* A preset's topic is fixed where the config names
+				 * the preset. */
+				for (size_t j = 0; e->from_preset && j < x->n; j++)
+					if (!x->e[j].from_preset &&
+					    strcmp(x->e[j].key, "preset") == 0)
+						m->topic_line = x->e[j].line;
+			}
 		}
 	}
 	snprintf(kname, sizeof(kname), "mapping %.31s", name);
@@ -1029,6 +1138,9 @@ mapping_set_compile(const char *src, const char *file, const char *preset_dir,
 			goto fail;
 		s->n++;
 	}
+	r = mapping_set_check_topics(s, NULL, 0, file, 0, err);
+	if (r < 0)
+		goto fail;
 	free(names);
 	*out = s;
 	return 0;
@@ -1076,6 +1188,55 @@ mapping_set_match(const struct mapping_set *s, const char *topic)
 		if (mapping_topic_matches(s->m[i]->topic, topic))
 			return s->m[i];
 	return NULL;
+}
+
+/* The error of two filters that share a topic, at mapping m's topic. */
+static int
+overlap_error(const struct mapping *m, const char *other, const char *example, const char *file,
+	      struct conf_error *err)
+{
+	char kname[128];
+
+	snprintf(kname, sizeof(kname), "mapping %.31s.topic", m->name);
+	return conf_error_set(err, file, m->topic_line, kname,
+			      "'%.60s'%s and %.90s both match '%.60s': the broker would deliver it "
+			      "twice (the copy counts as a duplicate); use filters no topic "
+			      "matches twice",
+			      m->topic, m->topic_preset ? " (the preset's topic)" : "", other,
+			      example);
+}
+
+int
+mapping_set_check_topics(const struct mapping_set *s, const char *const *events, size_t n_events,
+			 const char *file, int events_line, struct conf_error *err)
+{
+	char example[256], other[160];
+
+	for (size_t i = 0; s && i < s->n; i++) {
+		const struct mapping *m = s->m[i];
+
+		for (size_t j = 0; j < i; j++)
+			if (mapping_filters_overlap(s->m[j]->topic, m->topic, example,
+						    sizeof(example))) {
+				snprintf(other, sizeof(other), "mapping %s's '%.80s'",
+					 s->m[j]->name, s->m[j]->topic);
+				return overlap_error(m, other, example, file, err);
+			}
+		for (size_t j = 0; events && j < n_events; j++)
+			if (mapping_filters_overlap(events[j], m->topic, example,
+						    sizeof(example))) {
+				if (events_line)
+					snprintf(other, sizeof(other),
+						 "mqtt.events_topic '%.60s' (line %d)", events[j],
+						 events_line);
+				else
+					snprintf(other, sizeof(other),
+						 "mqtt.events_topic '%.60s' (the default)",
+						 events[j]);
+				return overlap_error(m, other, example, file, err);
+			}
+	}
+	return 0;
 }
 
 const char *

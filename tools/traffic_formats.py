@@ -117,7 +117,7 @@ class Freshdesk(Webhook):
 
     name = "freshdesk"
     EVENT = {"ticket.created": "created", "ticket.replied": "replied",
-             "ticket.assigned": "assigned"}
+             "ticket.assigned": "assigned", "sla.resumed": "resumed"}
     STATUS = {"new": "Open", "open": "Open", "pending": "Pending", "solved": "Resolved",
               "closed": "Closed"}
 
@@ -134,7 +134,8 @@ class Freshdesk(Webhook):
 class Jira(Webhook):
     """A Jira Service Management issue webhook as mappings/jira.conf reads
     it, SLA custom fields 10030 and 10031 included when the simulation has
-    dues."""
+    dues. An agent's reply is a comment_created webhook: a public comment
+    (jsdPublic) by a Jira user, not a customer."""
 
     name = "jira"
     STATUS = {"new": ("Waiting for support", "new"),
@@ -142,7 +143,7 @@ class Jira(Webhook):
               "pending": ("Waiting for customer", "indeterminate"),
               "solved": ("Resolved", "done"), "closed": ("Closed", "done")}
     EVENT_TYPE = {"ticket.created": "issue_created", "ticket.assigned": "issue_assigned",
-                  "ticket.replied": "issue_commented", "ticket.solved": "issue_resolved",
+                  "ticket.solved": "issue_resolved",
                   "ticket.closed": "issue_closed"}
 
     def render(self, ev, tk):
@@ -161,11 +162,18 @@ class Jira(Webhook):
                 due = None      # that cycle is complete; JSM has no next-response SLA
             if due:
                 fields[field] = {"ongoingCycle": {"breachTime": {"epochMillis": epoch_ms(due)}}}
+        issue = {"key": "SUP-%s" % self.number(tk), "fields": fields}
+        if ev["type"] == "ticket.replied":
+            return {"timestamp": epoch_ms(ev["ts"]), "webhookEvent": "comment_created",
+                    "comment": {"author": {"displayName": tk["assignee"],
+                                           "accountType": "atlassian"},
+                                "jsdPublic": True, "body": "(reply)"},
+                    "issue": issue}
         body = {"timestamp": epoch_ms(ev["ts"]),
                 "webhookEvent": ("jira:issue_created" if ev["type"] == "ticket.created"
                                  else "jira:issue_updated"),
                 "issue_event_type_name": self.EVENT_TYPE.get(ev["type"], "issue_generic"),
-                "issue": {"key": "SUP-%s" % self.number(tk), "fields": fields}}
+                "issue": issue}
         if ev["type"] == "sla.resumed":
             body["changelog"] = {"items": [{"field": "status",
                                             "fromString": "Waiting for customer",

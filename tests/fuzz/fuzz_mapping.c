@@ -7,7 +7,10 @@
  * and sanitizer reports it checks that a mapped payload is an array of
  * exactly the number of events reported, that event_parse() takes it
  * without calling it unusable, and that reasons are NUL-terminated and
- * name the mapping. `preset` keys are skipped: they open files.
+ * name the mapping. `preset` keys are skipped: they open files. The first
+ * two lines also go to mapping_filters_overlap() as two topic filters: it
+ * must answer the same both ways round, and a topic it gives as an example
+ * must match both filters.
  *
  *   make fuzz   (or see the Makefile's fuzz target for the command line)
  */
@@ -120,6 +123,19 @@ compile_lines(const char *const *lines, size_t n)
 }
 
 static void
+overlap(const char *a, const char *b)
+{
+	char ex[128];
+	bool yes = mapping_filters_overlap(a, b, ex, sizeof(ex));
+
+	check(yes == mapping_filters_overlap(b, a, NULL, 0));
+	check(memchr(ex, '\0', sizeof(ex)) != NULL);
+	/* A cut example need not match; a whole one must. */
+	if (yes && strlen(ex) < sizeof(ex) - 1)
+		check(mapping_topic_matches(a, ex) && mapping_topic_matches(b, ex));
+}
+
+static void
 run(const struct mapping *m, const uint8_t *payload, size_t len)
 {
 	struct counts c = { 0 };
@@ -169,6 +185,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			lines[n++] = p;
 		}
 		s = compile_lines(lines, n);
+		overlap(lines[0], n > 1 ? lines[1] : "#");
 		free(text);
 	}
 	run(s ? mapping_set_at(s, 0) : mapping_set_at(fixed, 0), payload, len);

@@ -23,7 +23,7 @@ SAMPLES = os.path.join(ROOT, "tests", "mapping")
 MAPPINGS = """
 [mapping zendesk]
 preset = {root}/mappings/zendesk.conf
-topic = helpdesk/zendesk/#
+topic = helpdesk/zendesk/tickets
 
 [mapping jira]
 preset = {root}/mappings/jira.conf
@@ -110,7 +110,7 @@ class MappedTopics(BoardTest):
         fields = p["issue"]["fields"]
         fields["customfield_10030"]["ongoingCycle"]["breachTime"]["epochMillis"] = now_ms + 3600000
         fields["customfield_10031"]["ongoingCycle"]["breachTime"]["epochMillis"] = now_ms + 8 * 3600000
-        self.send(p, topic="helpdesk/jira/sup")
+        self.send(p, topic="helpdesk/jira/webhook")
         self.wait_lamp("amber", "slow")
         a = alert(self.daemon.status(), "SUP-900")
         self.assertIsNotNone(a)
@@ -124,7 +124,7 @@ class MappedTopics(BoardTest):
         resolved = sample("jira", "issue_resolved.json")
         resolved["timestamp"] = now_ms + 1000
         resolved["issue"]["key"] = "SUP-900"
-        self.send(resolved, topic="helpdesk/jira/sup")
+        self.send(resolved, topic="helpdesk/jira/webhook")
         self.wait_lamp("amber", "off")
         self.assertEqual(self.errors(), [])
 
@@ -142,7 +142,7 @@ class ReloadedMapping(BoardTest):
     def test_reload_moves_a_mapping_to_its_new_topic(self):
         with open(self.daemon.conf) as f:
             conf = f.read()
-        conf = conf.replace("topic = helpdesk/zendesk/#", "topic = hooks/zendesk/+")
+        conf = conf.replace("topic = helpdesk/zendesk/tickets", "topic = hooks/zendesk/+")
         with open(self.daemon.conf, "w") as f:
             f.write(conf)
         self.daemon.ok("reload")
@@ -237,6 +237,25 @@ class MappingConfigAndTools(unittest.TestCase):
                            capture_output=True, text=True, timeout=30)
         self.assertEqual(r.returncode, 0, r.stderr)
 
+    def test_a_topic_two_subscriptions_match_is_refused(self):
+        # mosquitto delivers a message once per matching subscription: the
+        # old preset default helpdesk/zendesk/# and the default events
+        # topic helpdesk/+/events both match helpdesk/zendesk/events.
+        path = self.conf("[mapping zd]\npreset = %s/mappings/zendesk.conf\n"
+                         "topic = helpdesk/zendesk/#\n" % ROOT)
+        r = subprocess.run(WRAP + [DAEMON, "--check-config", "-c", path], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(r.returncode, 78, r.stderr)
+        self.assertIn("%s:9: mapping zd.topic: 'helpdesk/zendesk/#' and mqtt.events_topic "
+                      "'helpdesk/+/events' (the default) both match 'helpdesk/zendesk/events'"
+                      % path, r.stderr)
+        # The presets' own topics stay clear of it and of each other.
+        path = self.conf("".join("[mapping %s]\npreset = %s/mappings/%s.conf\n" % (n, ROOT, n)
+                                 for n in ("zendesk", "freshdesk", "jira")))
+        r = subprocess.run(WRAP + [DAEMON, "--check-config", "-c", path], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
     def map_test(self, *args):
         return subprocess.run(WRAP + [CTL] + list(args), capture_output=True, text=True,
                               timeout=30)
@@ -250,7 +269,7 @@ class MappingConfigAndTools(unittest.TestCase):
                          sample("jira", "waiting.expected.json"))
 
         r = self.map_test("-c", path, "map-test", os.path.join(SAMPLES, "zendesk", "bad-time.json"),
-                          "--topic", "helpdesk/zendesk/x")
+                          "--topic", "helpdesk/zendesk/tickets")
         self.assertEqual(r.returncode, 1)
         self.assertEqual(json.loads(r.stdout), [])
         self.assertIn("mapping zendesk: ts: /ticket/updated_at is not a time", r.stderr)

@@ -416,6 +416,182 @@ test_topic_matching(void **state)
 	assert_false(mapping_topic_matches("a/b", "a/c"));
 }
 
+/* Overlap of two filters: is there a topic both match? The example must
+ * be such a topic. */
+static void
+overlap(const char *a, const char *b, const char *want_example)
+{
+	char ex[64];
+	bool got = mapping_filters_overlap(a, b, ex, sizeof(ex));
+	bool back = mapping_filters_overlap(b, a, NULL, 0);
+
+	if (got != (want_example != NULL) || back != got)
+		fail_msg("'%s' vs '%s': overlap %d/%d, want %d", a, b, got, back,
+			 want_example != NULL);
+	if (!want_example)
+		return;
+	if (strcmp(ex, want_example) != 0)
+		fail_msg("'%s' vs '%s': example '%s', want '%s'", a, b, ex, want_example);
+	if (!mapping_topic_matches(a, ex) || !mapping_topic_matches(b, ex))
+		fail_msg("'%s' vs '%s': example '%s' is not matched by both", a, b, ex);
+}
+
+static void
+test_filter_overlap(void **state)
+{
+	char small[8];
+
+	(void)state;
+	/* The case of the review: a preset's old default and events_topic. */
+	overlap("helpdesk/zendesk/#", "helpdesk/+/events", "helpdesk/zendesk/events");
+	overlap("helpdesk/zendesk/webhook", "helpdesk/+/events", NULL);
+	overlap("helpdesk/zendesk/+", "helpdesk/+/events", "helpdesk/zendesk/events");
+	overlap("helpdesk/+/webhook", "helpdesk/+/events", NULL);
+	overlap("a/b", "a/b", "a/b");
+	overlap("a/b", "a/c", NULL);
+	overlap("a/b", "a/b/c", NULL);
+	overlap("a", "a/+", NULL);
+	overlap("+", "+", "x");
+	overlap("+/+", "+", NULL);
+	overlap("+/b", "a/+", "a/b");
+	/* '#' matches its parent level and any depth below. */
+	overlap("#", "a/b/c", "a/b/c");
+	overlap("#", "#", "x");
+	overlap("a/#", "a", "a");
+	overlap("a/#", "a/#", "a");
+	overlap("a/#", "+/b/+", "a/b/x");
+	overlap("a/#", "b/#", NULL);
+	overlap("a/b/#", "a/+", "a/b");
+	overlap("a/+/#", "a", NULL);
+	/* Empty levels are levels. */
+	overlap("/a", "+/a", "/a");
+	overlap("a//b", "a/+/b", "a//b");
+	overlap("a//b", "a/b", NULL);
+	overlap("/", "+/+", "/");
+	/* Wildcards first do not match '$' topics (MQTT 4.7.2). */
+	overlap("#", "$SYS/broker", NULL);
+	overlap("+/broker", "$SYS/broker", NULL);
+	overlap("$SYS/#", "$SYS/+", "$SYS/x");
+	overlap("a/#", "a/$x", "a/$x");
+	/* Not filters: nothing overlaps them (and nothing breaks). */
+	overlap("", "#", NULL);
+	overlap("a/#/b", "a/#", NULL);
+	overlap("a+", "a+", NULL);
+	overlap("a/b#", "#", NULL);
+	assert_false(mapping_filters_overlap(NULL, "#", small, sizeof(small)));
+	assert_string_equal(small, "");
+	assert_false(mapping_filters_overlap("#", NULL, NULL, 0));
+	/* A long example is cut, never overflowing. */
+	assert_true(
+		mapping_filters_overlap("abcdef/ghijkl/#", "+/ghijkl/mnop", small, sizeof(small)));
+	assert_string_equal(small, "abcdef/");
+	assert_true(mapping_filters_overlap("#", "+", small, 1));
+	assert_string_equal(small, "");
+}
+
+/* Two subscriptions that match one topic get each message on it twice:
+ * refused where the config says it, whichever pair it is. */
+static void
+test_overlapping_topics_are_refused(void **state)
+{
+	static char src[MAPPING_SRC_MAX];
+	char path[] = "/tmp/test_mapping_XXXXXX", cwd[256];
+	struct conf *c = calloc(1, sizeof(*c));
+	struct conf_error err = { 0 };
+	struct mapping_set *s = NULL;
+	const char *ev[] = { "helpdesk/+/events", "crm/in" };
+	int fd = mkstemp(path);
+	FILE *f;
+
+	(void)state;
+	assert_non_null(c);
+	assert_true(fd >= 0);
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+
+	/* Two mappings: the second one's topic line is named. */
+	src[0] = '\0';
+	assert_int_equal(
+		mapping_src_add(src, sizeof(src), "mapping a", "topic", "hd/#", "t.conf", 2, &err),
+		0);
+	assert_int_equal(mapping_src_add(src, sizeof(src), "mapping a", "default.type", "heartbeat",
+					 "t.conf", 3, &err),
+			 0);
+	assert_int_equal(
+		mapping_src_add(src, sizeof(src), "mapping b", "topic", "+/x", "t.conf", 5, &err),
+		0);
+	assert_int_equal(mapping_src_add(src, sizeof(src), "mapping b", "default.type", "heartbeat",
+					 "t.conf", 6, &err),
+			 0);
+	assert_int_equal(mapping_set_compile(src, "t.conf", "mappings", &s, &err), -EINVAL);
+	assert_null(s);
+	assert_int_equal(err.line, 5);
+	assert_string_equal(err.key, "mapping b.topic");
+	assert_string_equal(err.message,
+			    "'+/x' and mapping a's 'hd/#' both match 'hd/x': the broker would "
+			    "deliver it twice (the copy counts as a duplicate); use filters no "
+			    "topic matches twice");
+
+	/* A mapping against the events topics, given by the caller. */
+	src[0] = '\0';
+	assert_int_equal(mapping_src_add(src, sizeof(src), "mapping zd", "preset", "zendesk",
+					 "t.conf", 7, &err),
+			 0);
+	assert_int_equal(mapping_src_add(src, sizeof(src), "mapping crm", "topic", "crm/+",
+					 "t.conf", 9, &err),
+			 0);
+	assert_int_equal(mapping_src_add(src, sizeof(src), "mapping crm", "default.type",
+					 "heartbeat", "t.conf", 10, &err),
+			 0);
+	assert_int_equal(mapping_set_compile(src, "t.conf", "mappings", &s, &err), 0);
+	assert_int_equal(mapping_set_check_topics(s, ev, 1, "t.conf", 0, &err), 0);
+	assert_int_equal(mapping_set_check_topics(s, ev, 2, "t.conf", 4, &err), -EINVAL);
+	assert_int_equal(err.line, 9);
+	assert_string_equal(err.key, "mapping crm.topic");
+	assert_true(strstr(err.message, "'crm/+' and mqtt.events_topic 'crm/in' (line 4) both "
+					"match 'crm/in'") == err.message);
+	mapping_set_free(s);
+
+	/* Through conf_load: an inline topic over the default events_topic. */
+	f = fdopen(fd, "w");
+	fprintf(f,
+		"[board]\nid = b1\n\n[mapping zendesk]\npreset = %s/mappings/zendesk.conf\n"
+		"topic = helpdesk/zendesk/#\n",
+		cwd);
+	fclose(f);
+	assert_int_equal(conf_load(path, c, &err), -EINVAL);
+	assert_int_equal(err.line, 6);
+	assert_string_equal(err.key, "mapping zendesk.topic");
+	assert_true(strstr(err.message, "'helpdesk/zendesk/#' and mqtt.events_topic "
+					"'helpdesk/+/events' (the default) both match "
+					"'helpdesk/zendesk/events'") == err.message);
+
+	/* A preset's own topic is named at the preset line. */
+	f = fopen(path, "w");
+	fprintf(f,
+		"[board]\nid = b1\n[mqtt]\nevents_topic = helpdesk/#\n\n"
+		"[mapping jira]\npreset = %s/mappings/jira.conf\n",
+		cwd);
+	fclose(f);
+	assert_int_equal(conf_load(path, c, &err), -EINVAL);
+	assert_int_equal(err.line, 7);
+	assert_string_equal(err.key, "mapping jira.topic");
+	assert_true(strstr(err.message, "'helpdesk/jira/webhook' (the preset's topic) and "
+					"mqtt.events_topic 'helpdesk/#' (line 4)") == err.message);
+
+	/* The shipped presets' topics overlap neither the default
+	 * events_topic nor each other. */
+	f = fopen(path, "w");
+	fprintf(f, "[board]\nid = b1\n");
+	for (const char *const *p = (const char *const[]){ "zendesk", "freshdesk", "jira", NULL };
+	     *p; p++)
+		fprintf(f, "[mapping %s]\npreset = %s/mappings/%s.conf\n", *p, cwd, *p);
+	fclose(f);
+	if (conf_load(path, c, &err) < 0)
+		fail_msg("%s:%d: %s: %s", err.file, err.line, err.key, err.message);
+	unlink(path);
+	free(c);
+}
+
 struct bad_case {
 	const char *line; /* the key that is wrong, as "key = value" */
 	const char *message;
@@ -695,6 +871,8 @@ main(void)
 		cmocka_unit_test(test_fallback_id_is_a_stable_hash),
 		cmocka_unit_test(test_items_arrays_and_caps),
 		cmocka_unit_test(test_topic_matching),
+		cmocka_unit_test(test_filter_overlap),
+		cmocka_unit_test(test_overlapping_topics_are_refused),
 		cmocka_unit_test(test_config_errors_name_file_line_key),
 		cmocka_unit_test(test_config_section_rules),
 		cmocka_unit_test(test_inline_keys_override_the_preset),
