@@ -128,6 +128,33 @@ class MappedTopics(BoardTest):
         self.wait_lamp("amber", "off")
         self.assertEqual(self.errors(), [])
 
+    def test_jira_agent_reply_is_the_first_response(self):
+        now_ms = int(time.time() * 1000)
+        p = sample("jira", "issue_created.json")
+        p["timestamp"] = now_ms - 60000
+        p["issue"]["key"] = "SUP-901"
+        fields = p["issue"]["fields"]
+        fields["customfield_10030"]["ongoingCycle"]["breachTime"]["epochMillis"] = now_ms + 3600000
+        fields["customfield_10031"]["ongoingCycle"]["breachTime"]["epochMillis"] = now_ms + 8 * 3600000
+        self.send(p, topic="helpdesk/jira/webhook")
+        self.wait_lamp("amber", "slow")
+        # An internal note and the customer's comment answer nothing.
+        for i, c in enumerate(sample("jira", "comment_not_a_reply.json")):
+            c["timestamp"] = now_ms - 50000 + i
+            c["issue"]["key"] = "SUP-901"
+            self.send(c, topic="helpdesk/jira/webhook")
+        reply = sample("jira", "comment_created.json")
+        reply["timestamp"] = now_ms
+        reply["issue"]["key"] = "SUP-901"
+        time.sleep(0.5)
+        a = alert(self.daemon.status(), "SUP-901")
+        self.assertEqual((a["kind"], a["due_sla"]), ("new", "first_response"), a)
+        self.assertEqual(self.daemon.lamps()["amber"], "slow")
+        self.send(reply, topic="helpdesk/jira/webhook")
+        # Answered: no longer a new ticket waiting for its first response.
+        self.wait_lamp("amber", "off")
+        self.assertEqual(self.errors(), [])
+
     def test_native_events_still_work_beside_mapped_topics(self):
         self.send(event("ticket.created", "T-1", channel="email", priority="high"),
                   topic="helpdesk/support/events")
