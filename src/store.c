@@ -946,11 +946,12 @@ report_open_error(struct store *s, int r, int *err, char *errmsg, size_t errmsg_
 		snprintf(errmsg, errmsg_size, "%s", s ? s->errmsg : strerror(-r));
 }
 
-struct store *
-store_open(const char *path, int *err, char *errmsg, size_t errmsg_size)
+/* The part of opening both ways share: checks `path` and allocates a store
+ * with its file names and no database; reports and returns NULL on failure. */
+static struct store *
+store_alloc(const char *path, int *err, char *errmsg, size_t errmsg_size)
 {
 	struct store *s;
-	int r;
 
 	if (!path || !*path || strlen(path) >= PATH_MAX - 64) {
 		report_open_error(NULL, -EINVAL, err, errmsg, errmsg_size);
@@ -965,9 +966,22 @@ store_open(const char *path, int *err, char *errmsg, size_t errmsg_size)
 	s->path = strdup(path);
 	if (!s->path || asprintf(&s->wal_path, "%s-wal", path) < 0) {
 		s->wal_path = NULL;
-		r = set_error(s, -ENOMEM, "out of memory");
-		goto fail;
+		report_open_error(s, set_error(s, -ENOMEM, "out of memory"), err, errmsg,
+				  errmsg_size);
+		store_free(s);
+		return NULL;
 	}
+	return s;
+}
+
+struct store *
+store_open(const char *path, int *err, char *errmsg, size_t errmsg_size)
+{
+	struct store *s = store_alloc(path, err, errmsg, errmsg_size);
+	int r;
+
+	if (!s)
+		return NULL;
 	r = mkdir_parents(s, path);
 	if (r < 0)
 		goto fail;
@@ -1050,27 +1064,13 @@ store_open_readonly(const char *path, int *err, char *errmsg, size_t errmsg_size
 {
 	static const char *const queries[] = { "mode=ro", "immutable=1" };
 	char uri[PATH_MAX * 3 + 32];
-	struct store *s;
+	struct store *s = store_alloc(path, err, errmsg, errmsg_size);
 	int r = -ENOENT;
 
-	if (!path || !*path || strlen(path) >= PATH_MAX - 64) {
-		report_open_error(NULL, -EINVAL, err, errmsg, errmsg_size);
+	if (!s)
 		return NULL;
-	}
-	s = calloc(1, sizeof(*s));
-	if (!s) {
-		report_open_error(NULL, -ENOMEM, err, errmsg, errmsg_size);
-		return NULL;
-	}
-	s->outbox_unsent = -1;
 	s->readonly = true;
 	s->fault = -EROFS;
-	s->path = strdup(path);
-	if (!s->path || asprintf(&s->wal_path, "%s-wal", path) < 0) {
-		s->wal_path = NULL;
-		r = set_error(s, -ENOMEM, "out of memory");
-		goto fail;
-	}
 	/* mode=ro reads a WAL left behind (it needs its -shm); immutable=1
 	 * reads a cleanly closed file on a read-only file system, where no
 	 * -shm can be made (nothing else can write it there either). */
