@@ -14,16 +14,11 @@
 #include <string.h>
 
 #include "bizhours.h"
+#include "textlist.h"
 
 /* Ten years of day boundaries and window edges; past that, never. */
 #define WALK_STEPS_MAX 20000
 #define QUOTE_MAX      32
-
-static bool
-is_space(char c)
-{
-	return isspace((unsigned char)c);
-}
 
 static int
 digits(const char *p, size_t n, unsigned *out)
@@ -81,48 +76,36 @@ int
 bizhours_parse_holidays(const char *s, struct bizhours *b, char *why, size_t why_size)
 {
 	struct bizhours_date days[BIZHOURS_MAX_HOLIDAYS] = { { 0 } };
-	const char *p = s ? s : "";
+	struct textlist l;
+	const char *a;
+	size_t len;
 	unsigned n = 0;
+	int r;
 
 	if (why && why_size)
 		why[0] = '\0';
-	while (is_space(*p))
-		p++;
-	while (*p != '\0') {
-		const char *comma = strchr(p, ','), *a = p, *e = comma ? comma : p + strlen(p);
-
-		while (a < e && is_space(*a))
-			a++;
-		while (e > a && is_space(e[-1]))
-			e--;
-		if (a == e) {
-			if (why)
-				snprintf(why, why_size, "empty holiday (stray comma?)");
-			return -EINVAL;
-		}
+	textlist_init(&l, s);
+	while ((r = textlist_next(&l, &a, &len)) > 0) {
 		if (n >= BIZHOURS_MAX_HOLIDAYS) {
 			if (why)
 				snprintf(why, why_size, "too many holidays (at most %d)",
 					 BIZHOURS_MAX_HOLIDAYS);
 			return -EINVAL;
 		}
-		if (parse_date(a, (size_t)(e - a), &days[n]) < 0) {
+		if (parse_date(a, len, &days[n]) < 0) {
 			if (why)
 				snprintf(why, why_size,
 					 "bad holiday '%.*s' (expected a date YYYY-MM-DD in "
 					 "1970..2099, or MM-DD for every year)",
-					 (int)((e - a) > QUOTE_MAX ? QUOTE_MAX : (e - a)), a);
+					 (int)(len > QUOTE_MAX ? QUOTE_MAX : len), a);
 			return -EINVAL;
 		}
 		n++;
-		if (!comma)
-			break;
-		p = comma + 1;
-		if (*p == '\0') {
-			if (why)
-				snprintf(why, why_size, "empty holiday (stray comma?)");
-			return -EINVAL;
-		}
+	}
+	if (r < 0) {
+		if (why)
+			snprintf(why, why_size, "empty holiday (stray comma?)");
+		return r;
 	}
 	memcpy(b->holidays, days, sizeof(days[0]) * n);
 	b->n_holidays = n;

@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "policy.h"
+#include "textlist.h"
 #include "timeutil.h"
 
 #define TOKENS_MAX 24
@@ -203,35 +204,25 @@ policy_parse_rules(const char *s, bool is_priority, struct policy_rules *out, ch
 		   size_t why_size)
 {
 	struct policy_rules rs;
-	const char *p = s ? s : "";
+	struct textlist l;
+	const char *a;
+	size_t len;
+	int r;
 
 	memset(&rs, 0, sizeof(rs));
 	if (why && why_size)
 		why[0] = '\0';
-	while (is_space(*p))
-		p++;
-	while (*p != '\0') {
-		const char *comma = strchr(p, ','), *a = p, *e = comma ? comma : p + strlen(p);
-		int r;
-
-		while (a < e && is_space(*a))
-			a++;
-		while (e > a && is_space(e[-1]))
-			e--;
-		if (a == e)
-			return fail(why, why_size, "empty rule (stray comma?)");
+	textlist_init(&l, s);
+	while ((r = textlist_next(&l, &a, &len)) > 0) {
 		if (rs.n >= POLICY_MAX_RULES)
 			return fail(why, why_size, "too many rules (at most %d)", POLICY_MAX_RULES);
-		r = parse_rule(a, e, is_priority, &rs.rules[rs.n], why, why_size);
+		r = parse_rule(a, a + len, is_priority, &rs.rules[rs.n], why, why_size);
 		if (r < 0)
 			return r;
 		rs.n++;
-		if (!comma)
-			break;
-		p = comma + 1;
-		if (*p == '\0')
-			return fail(why, why_size, "empty rule (stray comma?)");
 	}
+	if (r < 0)
+		return fail(why, why_size, "empty rule (stray comma?)");
 	*out = rs;
 	return 0;
 }
@@ -239,7 +230,10 @@ policy_parse_rules(const char *s, bool is_priority, struct policy_rules *out, ch
 int
 policy_check_words(const char *s, char *why, size_t why_size)
 {
-	const char *p = s ? s : "";
+	const char *p = s ? s : "", *a;
+	struct textlist l;
+	size_t len;
+	int r;
 
 	if (strlen(p) >= POLICY_WORDS_MAX)
 		return fail(why, why_size, "word list longer than %d bytes", POLICY_WORDS_MAX - 1);
@@ -247,26 +241,14 @@ policy_check_words(const char *s, char *why, size_t why_size)
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
 			return fail(why, why_size, "word list contains control characters");
 	}
-	while (is_space(*p))
-		p++;
-	while (*p != '\0') {
-		const char *comma = strchr(p, ','), *a = p, *e = comma ? comma : p + strlen(p);
-
-		while (a < e && is_space(*a))
-			a++;
-		while (e > a && is_space(e[-1]))
-			e--;
-		if (a == e)
-			return fail(why, why_size, "empty word (stray comma?)");
-		if (e - a >= WORD_MAX)
+	textlist_init(&l, p);
+	while ((r = textlist_next(&l, &a, &len)) > 0) {
+		if (len >= WORD_MAX)
 			return fail(why, why_size, "word '%.*s...' longer than %d bytes", QUOTE_MAX,
 				    a, WORD_MAX - 1);
-		if (!comma)
-			break;
-		p = comma + 1;
-		if (*p == '\0')
-			return fail(why, why_size, "empty word (stray comma?)");
 	}
+	if (r < 0)
+		return fail(why, why_size, "empty word (stray comma?)");
 	return 0;
 }
 
@@ -313,26 +295,22 @@ fold(char *s)
 static bool
 contains_any(const char *text, const char *list)
 {
-	const char *p = list;
+	struct textlist l;
+	const char *a;
+	size_t len;
+	int r;
 
-	while (*p) {
-		const char *comma = strchr(p, ','), *a = p, *e = comma ? comma : p + strlen(p);
+	textlist_init(&l, list);
+	while ((r = textlist_next(&l, &a, &len)) != 0) {
 		char word[WORD_MAX];
 
-		while (a < e && is_space(*a))
-			a++;
-		while (e > a && is_space(e[-1]))
-			e--;
-		if (a < e && (size_t)(e - a) < sizeof(word)) {
-			memcpy(word, a, (size_t)(e - a));
-			word[e - a] = '\0';
-			fold(word);
-			if (strstr(text, word))
-				return true;
-		}
-		if (!comma)
-			break;
-		p = comma + 1;
+		if (r < 0 || len >= sizeof(word)) /* checked at load; skip */
+			continue;
+		memcpy(word, a, len);
+		word[len] = '\0';
+		fold(word);
+		if (strstr(text, word))
+			return true;
 	}
 	return false;
 }

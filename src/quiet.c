@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "quiet.h"
+#include "textlist.h"
 
 #define MIN_PER_DAY 1440
 #define DAYS_ALL    0x7f
@@ -225,38 +226,26 @@ int
 quiet_parse(const char *s, struct quiet_hours *out, char *why, size_t why_size)
 {
 	struct quiet_hours q;
-	const char *p = s ? s : "";
+	struct textlist l;
+	const char *a;
+	size_t len;
+	int r;
 
 	memset(&q, 0, sizeof(q));
 	if (why && why_size > 0)
 		why[0] = '\0';
-	while (is_space(*p))
-		p++;
-	if (*p == '\0') {
-		*out = q;
-		return 0;
-	}
-	for (;;) {
-		const char *comma = strchr(p, ','), *a = p, *b = comma ? comma : p + strlen(p);
-		int r;
-
-		while (a < b && is_space(*a))
-			a++;
-		while (b > a && is_space(b[-1]))
-			b--;
-		if (a == b)
-			return fail(why, why_size, "empty quiet window (stray comma?)");
+	textlist_init(&l, s);
+	while ((r = textlist_next(&l, &a, &len)) > 0) {
 		if (q.n >= QUIET_MAX_WINDOWS)
 			return fail(why, why_size, "too many quiet windows (at most %d)",
 				    QUIET_MAX_WINDOWS);
-		r = parse_window(a, (size_t)(b - a), &q.windows[q.n], why, why_size);
+		r = parse_window(a, len, &q.windows[q.n], why, why_size);
 		if (r < 0)
 			return r;
 		q.n++;
-		if (!comma)
-			break;
-		p = comma + 1;
 	}
+	if (r < 0)
+		return fail(why, why_size, "empty quiet window (stray comma?)");
 	*out = q;
 	return 0;
 }
