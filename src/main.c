@@ -89,8 +89,10 @@ check_tls_files(const struct conf *conf)
 	if (!conf->mqtt.tls)
 		return 0;
 	t = tls_new(&tc, &r);
+	if (!t)
+		return r;
 	tls_free(t);
-	return t ? 0 : r;
+	return 0;
 }
 
 /* After a crash the lines may be left driven (or revert to whatever the
