@@ -30,6 +30,9 @@ int duration_parse(const char *s, uint64_t *out_usec);
 /* Formats a duration compactly ("1500ms", "30s", "5m", "2h") into buf. */
 void duration_format(uint64_t usec, char *buf, size_t size);
 
+/* Days in month m (1..12) of proleptic Gregorian year y. */
+int time_days_in_month(int64_t y, int m);
+
 /* Parses an RFC 3339 timestamp ("2026-11-25T10:00:00Z",
  * "2026-11-25T12:00:00.250+02:00") into milliseconds since the epoch (UTC).
  * Returns 0 or -EINVAL; rejects out-of-range fields and trailing garbage. */

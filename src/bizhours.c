@@ -15,6 +15,7 @@
 
 #include "bizhours.h"
 #include "textlist.h"
+#include "timeutil.h"
 
 /* Ten years of day boundaries and window edges; past that, never. */
 #define WALK_STEPS_MAX 20000
@@ -36,21 +37,6 @@ digits(const char *p, size_t n, unsigned *out)
 	return 0;
 }
 
-static bool
-leap(unsigned y)
-{
-	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static unsigned
-month_days(unsigned y, unsigned m)
-{
-	static const unsigned days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-
-	/* every-year dates (y == 0) allow 29 February */
-	return m == 2 && (y == 0 || leap(y)) ? 29 : days[m - 1];
-}
-
 static int
 parse_date(const char *p, size_t n, struct bizhours_date *d)
 {
@@ -64,7 +50,8 @@ parse_date(const char *p, size_t n, struct bizhours_date *d)
 	}
 	if (n != 5 || p[2] != '-' || digits(p, 2, &m) < 0 || digits(p + 3, 2, &day) < 0)
 		return -1;
-	if (m < 1 || m > 12 || day < 1 || day > month_days(y, m))
+	/* every-year dates (y == 0) allow 29 February, as leap 2000 did */
+	if (m < 1 || m > 12 || day < 1 || day > (unsigned)time_days_in_month(y ? y : 2000, (int)m))
 		return -1;
 	d->year = (uint16_t)y;
 	d->month = (uint8_t)m;

@@ -110,8 +110,8 @@ is_leap_year(int64_t y)
 	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
 
-static int
-days_in_month(int64_t y, int m)
+int
+time_days_in_month(int64_t y, int m)
 {
 	static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 
@@ -225,7 +225,7 @@ rfc3339_parse(const char *s, int64_t *out_ms)
 	if (*p != '\0')
 		return -EINVAL;
 
-	if (year < 1970 || mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon))
+	if (year < 1970 || mon < 1 || mon > 12 || day < 1 || day > time_days_in_month(year, mon))
 		return -EINVAL;
 	/* sec == 60 is a leap second; it lands on the next minute's :00. */
 	if (hour > 23 || min > 59 || sec > 60)
