@@ -41,7 +41,8 @@ typedef int (*conf_ini_key_fn)(void *user, const char *section, const char *key,
  * A section name is one word of letters, digits, '.', '_' and '-', or two
  * such words with one space ("[mapping zendesk]").
  * Syntax errors, control characters and over-long lines are errors naming
- * file and line. Returns 0 or the first error (-EINVAL or -errno). */
+ * file and line. `on_section` may be NULL (headers only set the section
+ * passed to `on_key`). Returns 0 or the first error (-EINVAL or -errno). */
 int conf_ini_parse(const char *path, conf_ini_section_fn on_section, conf_ini_key_fn on_key,
 		   void *user, struct conf_error *err);
 

@@ -58,16 +58,6 @@ struct src_ctx {
 };
 
 static int
-only_section(void *user, const char *section, int line, struct conf_error *err)
-{
-	(void)user;
-	(void)section;
-	(void)line;
-	(void)err;
-	return 0;
-}
-
-static int
 only_mapping_key(void *user, const char *section, const char *key, const char *value, int line,
 		 struct conf_error *err)
 {
@@ -215,7 +205,7 @@ maptest_main(const char *config, int argc, char **argv)
 		struct src_ctx x = { src, config && *config ? config : DEFAULT_CONFIG };
 
 		config = x.path;
-		r = conf_ini_parse(config, only_section, only_mapping_key, &x, &err);
+		r = conf_ini_parse(config, NULL, only_mapping_key, &x, &err);
 	}
 	if (r == 0)
 		r = mapping_set_compile(src, config, TEAMBOARD_MAPPING_DIR, &set, &err);

@@ -2199,16 +2199,6 @@ struct socket_only {
 };
 
 static int
-socket_only_section(void *user, const char *section, int line, struct conf_error *err)
-{
-	(void)user;
-	(void)section;
-	(void)line;
-	(void)err;
-	return 0;
-}
-
-static int
 socket_only_key(void *user, const char *section, const char *key, const char *value, int line,
 		struct conf_error *err)
 {
@@ -2235,7 +2225,7 @@ socket_from_config(const char *path, char *out, size_t size)
 
 		memset(&err, 0, sizeof(err));
 		conf_defaults(c);
-		r = conf_ini_parse(path, socket_only_section, socket_only_key, &so, &err);
+		r = conf_ini_parse(path, NULL, socket_only_key, &so, &err);
 	}
 	if (r < 0) {
 		conf_error_format(&err, msg, sizeof(msg));
