@@ -108,5 +108,10 @@ void mqtt_stop(struct mqtt *m, const char *topic, const char *payload, uint64_t 
  * above 60 s. Exposed for tests. */
 uint64_t mqtt_backoff_usec(unsigned failures, uint32_t rnd);
 
+/* How often the keepalive housekeeping (PINGREQ due, PINGRESP or CONNACK
+ * overdue) runs: a fifth of `keepalive_s`, at least 1 s. Exposed for
+ * tests. */
+uint64_t mqtt_misc_interval_usec(int keepalive_s);
+
 /* Whether `topic` matches subscription `filter` (+ and # wildcards). */
 bool mqtt_topic_matches(const char *filter, const char *topic);

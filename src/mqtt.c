@@ -3,8 +3,9 @@
  *
  * libmosquitto reconnects by itself only inside loop_forever/loop_start, so
  * this file owns the connection life cycle: asynchronous connects from a
- * timer, the socket in the loop (a new fd on every connect), loop_misc once
- * a second for keepalive, and its own backoff with jitter.
+ * timer, the socket in the loop (a new fd on every connect), loop_misc every
+ * fifth of the keepalive (mqtt_misc_interval_usec), and its own backoff with
+ * jitter.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,7 +28,8 @@
 #include "timeutil.h"
 #include "tls.h"
 
-#define MISC_INTERVAL_USEC       USEC_PER_SEC
+#define MISC_MIN_USEC            USEC_PER_SEC
+#define MISC_PER_KEEPALIVE       5
 #define BACKOFF_MIN_USEC         USEC_PER_SEC
 #define BACKOFF_MAX_USEC         (60 * USEC_PER_SEC)
 #define BACKOFF_MAX_SHIFT        6 /* 1 s << 6 = 64 s, above the cap */
@@ -160,6 +162,21 @@ mqtt_backoff_usec(unsigned failures, uint32_t rnd)
 	/* ±20 %: boards that lost the same broker don't come back in step */
 	delay = base * (800000u + rnd % 400001u) / 1000000u;
 	return delay > BACKOFF_MAX_USEC ? BACKOFF_MAX_USEC : delay;
+}
+
+uint64_t
+mqtt_misc_interval_usec(int keepalive_s)
+{
+	uint64_t usec;
+
+	/* loop_misc only acts once a whole keepalive has passed without
+	 * traffic (PINGREQ due) or since the PINGREQ (PINGRESP overdue), in
+	 * whole seconds: checking five times per keepalive is at most a fifth
+	 * late, and an idle board sleeps 6 s at the default 30 s, not 1 s. */
+	if (keepalive_s <= 0)
+		return MISC_MIN_USEC;
+	usec = (uint64_t)keepalive_s * USEC_PER_SEC / MISC_PER_KEEPALIVE;
+	return usec < MISC_MIN_USEC ? MISC_MIN_USEC : usec;
 }
 
 static bool
@@ -353,6 +370,13 @@ check_socket(struct mqtt *m, int rc, int err)
 }
 
 static void
+arm_misc(struct mqtt *m)
+{
+	loop_timer_arm(m->loop, &m->misc_timer,
+		       loop_now_usec(m->loop) + mqtt_misc_interval_usec(m->keepalive_s));
+}
+
+static void
 attempt(struct loop *loop, void *userdata)
 {
 	struct mqtt *m = userdata;
@@ -385,7 +409,7 @@ attempt(struct loop *loop, void *userdata)
 		return;
 	}
 	log_debug("mqtt: connecting to %s:%d", m->host, m->port);
-	loop_timer_arm(m->loop, &m->misc_timer, loop_now_usec(m->loop) + MISC_INTERVAL_USEC);
+	arm_misc(m);
 	sync_watch(m);
 }
 
@@ -395,13 +419,14 @@ misc_tick(struct loop *loop, void *userdata)
 	struct mqtt *m = userdata;
 	int rc = MOSQ_ERR_CONN_LOST;
 
+	(void)loop;
 	/* keepalive; before CONNACK it is also the connect timeout */
 	if (mosquitto_socket(m->mosq) >= 0)
 		rc = mosquitto_loop_misc(m->mosq);
 	check_socket(m, rc, errno);
 	if (mosquitto_socket(m->mosq) >= 0 &&
 	    (m->state == MQTT_CONNECTING || m->state == MQTT_CONNECTED))
-		loop_timer_arm(loop, &m->misc_timer, loop_now_usec(loop) + MISC_INTERVAL_USEC);
+		arm_misc(m);
 	sync_watch(m);
 }
 

@@ -478,6 +478,19 @@ test_topic_matches(void **state)
 	}
 }
 
+/* Keepalive housekeeping wakes an idle board a few times per keepalive,
+ * not every second (issue 7: at most 1 wake-up/s idle). */
+static void
+test_misc_interval(void **state)
+{
+	(void)state;
+	assert_int_equal(mqtt_misc_interval_usec(30), 6 * SEC);
+	assert_int_equal(mqtt_misc_interval_usec(60), 12 * SEC);
+	assert_int_equal(mqtt_misc_interval_usec(5), 1 * SEC);
+	assert_int_equal(mqtt_misc_interval_usec(0), 1 * SEC);
+	assert_int_equal(mqtt_misc_interval_usec(65535), 13107 * SEC);
+}
+
 static void
 test_backoff(void **state)
 {
@@ -1145,6 +1158,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_topic_matches),
 		cmocka_unit_test(test_backoff),
+		cmocka_unit_test(test_misc_interval),
 		cmocka_unit_test_setup_teardown(test_new_rejects_bad_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_receive_publish, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_request_reply_v5, setup, teardown),
