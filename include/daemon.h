@@ -58,6 +58,9 @@ struct daemon_stats {
 
 struct daemon {
 	struct conf conf;
+	/* [sla] and [priority] as policy_apply() takes them: conf_policy() of
+	 * conf, rebuilt where conf changes, not for every event */
+	struct policy_config policy;
 	struct board_profile profile;
 	uint64_t started_usec;
 	int64_t started_ms;

@@ -825,7 +825,6 @@ static const struct event *
 apply_policy(struct daemon *d, const struct event *ev, const struct alerts_now *now,
 	     struct event *out)
 {
-	struct policy_config p;
 	struct policy_ticket t = { 0 };
 	struct alert_info a;
 	unsigned filled;
@@ -841,9 +840,8 @@ apply_policy(struct daemon *d, const struct event *ev, const struct alerts_now *
 		t.priority = a.priority;
 		t.public = a.public;
 	}
-	conf_policy(&d->conf, &p);
 	*out = *ev;
-	filled = policy_apply(&p, out, &t);
+	filled = policy_apply(&d->policy, out, &t);
 	if (!filled)
 		return ev;
 	if (filled & POLICY_FILLED_PRIORITY)
@@ -1678,6 +1676,7 @@ daemon_apply_conf(struct daemon *d, const struct conf *nc)
 	d->conf.alerts = nc->alerts;
 	d->conf.sla = nc->sla; /* read per event: applies to the next one */
 	d->conf.priority = nc->priority;
+	conf_policy(&d->conf, &d->policy); /* after [alerts]: its timezone */
 	d->conf.buttons = nc->buttons;
 	d->conf.admin = nc->admin;
 	d->conf.store.ack_retention_usec = nc->store.ack_retention_usec;
@@ -1913,6 +1912,7 @@ daemon_new(const struct conf *conf, const struct board_profile *profile, int *ex
 	struct buttons_config bc;
 
 	d->signals = signals_new(now.mono_usec);
+	conf_policy(&d->conf, &d->policy);
 	alerts_config_from(&d->conf, &ac);
 	d->alerts = alerts_new(&ac, &alert_effects, d, &now);
 	buttons_config_from(&d->conf, &bc);
