@@ -55,7 +55,53 @@ class User:
         self.c.disconnect()
 
 
-class BrokerAcl(unittest.TestCase):
+class RoleChecks:
+    """What the broker's access control must give, whichever kind it is
+    (acl_file here, dynamic security in test_dynsec): needs self.broker,
+    self.users and a started board floor1."""
+
+    def user(self, name, subscribe=()):
+        u = User(self.broker.port, name, subscribe)
+        self.users.append(u)
+        return u
+
+    def denied(self, user, topic):
+        return wait_for(lambda: any(user in l and "'%s'" % topic in l for l in
+                                    self.broker.read_log().splitlines()
+                                    if "Denied PUBLISH" in l),
+                        5, "broker to deny %s publishing %s" % (user, topic))
+
+    def check_roles(self, admin):
+        backend = self.user("backend")
+        rogue = self.user("floor2")
+
+        # Another board can neither command floor1 nor fake backend events.
+        rogue.publish("teamboard/floor1/cmd/mute", {"transaction": "evil-1", "for": "1h"})
+        self.denied("floor2", "teamboard/floor1/cmd/mute")
+        rogue.publish("teamboard/all/cmd/mute", {"transaction": "evil-2", "for": "1h"})
+        self.denied("floor2", "teamboard/all/cmd/mute")
+        rogue.publish("helpdesk/support/events", event("ticket.created", "FAKE-1"))
+        self.denied("floor2", "helpdesk/support/events")
+        # Nor can the backend command a board.
+        backend.publish("teamboard/floor1/cmd/unmute", {"transaction": "evil-3"})
+        self.denied("backend", "teamboard/floor1/cmd/unmute")
+
+        # The backend's events and the admin's commands get through.
+        backend.publish("helpdesk/support/events",
+                        event("ticket.created", "T-1", channel="email", priority="normal"))
+        wait_for(lambda: self.daemon.status()["counts"]["open"] == 1, 5, "backend event")
+        admin.publish("teamboard/floor1/cmd/ping", {"transaction": "ok-1"})
+        reply = wait_for(lambda: admin.on("teamboard/floor1/reply/ping"), 5, "admin's reply")
+        self.assertEqual(reply[0]["transaction"], "ok-1")
+
+        st = self.daemon.status()
+        self.assertIsNone(st["muted_until"])
+        self.assertEqual([a["ticket_id"] for a in st["alerts"]], ["T-1"])
+        self.assertEqual(admin.on("teamboard/floor1/reply/mute"), [])
+        self.assertEqual(admin.on("teamboard/floor1/reply/unmute"), [])
+
+
+class BrokerAcl(RoleChecks, unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="teamboard-acl-")
         pwfile = os.path.join(self.tmp, "passwd")
@@ -84,11 +130,6 @@ class BrokerAcl(unittest.TestCase):
         self.users = []
         self.stop_code = None
 
-    def user(self, name, subscribe=()):
-        u = User(self.broker.port, name, subscribe)
-        self.users.append(u)
-        return u
-
     def tearDown(self):
         code = self.daemon.stop()
         code = self.stop_code if code is None else code
@@ -102,41 +143,12 @@ class BrokerAcl(unittest.TestCase):
         shutil.rmtree(self.tmp, ignore_errors=True)
         self.assertEqual(code, 0)
 
-    def denied(self, user, topic):
-        return wait_for(lambda: "Denied PUBLISH from" in self.broker.read_log() and
-                        any(user in l and "'%s'" % topic in l for l in
-                            self.broker.read_log().splitlines() if "Denied PUBLISH" in l),
-                        5, "broker to deny %s publishing %s" % (user, topic))
-
     def test_boards_backend_and_admins_only_do_their_jobs(self):
         admin = self.user("admin-anna", ["teamboard/#"])
-        backend = self.user("backend")
-        rogue = self.user("floor2")
-
-        # Another board can neither command floor1 nor fake backend events.
-        rogue.publish("teamboard/floor1/cmd/mute", {"transaction": "evil-1", "for": "1h"})
-        self.denied("floor2", "teamboard/floor1/cmd/mute")
-        rogue.publish("teamboard/all/cmd/mute", {"transaction": "evil-2", "for": "1h"})
-        self.denied("floor2", "teamboard/all/cmd/mute")
-        rogue.publish("helpdesk/support/events", event("ticket.created", "FAKE-1"))
-        self.denied("floor2", "helpdesk/support/events")
-        # Nor can the backend command a board.
-        backend.publish("teamboard/floor1/cmd/unmute", {"transaction": "evil-3"})
-        self.denied("backend", "teamboard/floor1/cmd/unmute")
-
-        # The backend's events and the admin's commands get through.
-        backend.publish("helpdesk/support/events",
-                        event("ticket.created", "T-1", channel="email", priority="normal"))
-        wait_for(lambda: self.daemon.status()["counts"]["open"] == 1, 5, "backend event")
-        admin.publish("teamboard/floor1/cmd/ping", {"transaction": "ok-1"})
-        wait_for(lambda: admin.on("teamboard/floor1/reply/ping"), 5, "admin's reply")
+        self.check_roles(admin)
         admin.publish("teamboard/floor1/cmd/config_get", {"transaction": "ok-2"})
         cfg = wait_for(lambda: admin.on("teamboard/floor1/reply/config_get"), 5, "config")[0]
 
-        st = self.daemon.status()
-        self.assertIsNone(st["muted_until"])
-        self.assertEqual([a["ticket_id"] for a in st["alerts"]], ["T-1"])
-        self.assertEqual(admin.on("teamboard/floor1/reply/mute"), [])
         # The board logged in with the password from its file, which no log
         # line (daemon at debug level, broker at all levels) and no reply shows.
         self.assertEqual(cfg["data"]["mqtt.password_file"]["value"],
