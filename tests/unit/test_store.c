@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "store.h"
 
@@ -230,7 +231,7 @@ test_open_creates_schema_in_wal_mode(void **state)
 
 	/* File header: read/write versions 2 = WAL; user_version at 60. */
 	assert_int_equal(header_be32(f->path, 16) & 0xffff, 0x0202);
-	assert_int_equal(header_be32(f->path, 60), 4);
+	assert_int_equal(header_be32(f->path, 60), 5);
 }
 
 static void
@@ -388,7 +389,7 @@ test_newer_schema_is_refused(void **state)
 	assert_null(store_open(f->path, &err, msg, sizeof(msg)));
 	assert_true(err < 0);
 	assert_string_equal(msg, "database schema version 99 is newer than this "
-				 "teamboardd supports (4)");
+				 "teamboardd supports (5)");
 	/* Refused, not "recovered": the newer database is left alone. */
 	assert_int_equal(header_be32(f->path, 60), 99);
 
@@ -957,6 +958,68 @@ collect_ticket(void *userdata, const struct ticket_snapshot *t)
 }
 
 static void
+raw_exec(const char *path, const char *sql)
+{
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+static bool
+tickets_without_rowid(const char *path)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	bool yes;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "SELECT sql LIKE '%WITHOUT ROWID%' FROM sqlite_master "
+					    "WHERE type = 'table' AND name = 'tickets'",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	yes = sqlite3_column_int(st, 0) != 0;
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return yes;
+}
+
+/* Schema 5 keeps tickets WITHOUT ROWID (one b-tree written per save, not
+ * the table and its id index): a schema-4 database keeps its tickets. */
+static void
+test_tickets_migrate_to_without_rowid(void **state)
+{
+	struct fixture *f = *state;
+	struct ticket_snapshot t = full_ticket("T-4");
+	struct ticket_list l = { 0 };
+	struct store *s = open_ok(f->path);
+
+	assert_int_equal(store_ticket_save(s, &t), 0);
+	assert_int_equal(store_flush(s), 0);
+	store_free(s);
+	assert_true(tickets_without_rowid(f->path));
+
+	/* back to a schema-4 shape: an ordinary rowid table, version 4 */
+	raw_exec(f->path, "BEGIN;"
+			  "CREATE TABLE tickets4 AS SELECT * FROM tickets;"
+			  "DROP TABLE tickets;"
+			  "ALTER TABLE tickets4 RENAME TO tickets;"
+			  "PRAGMA user_version=4;"
+			  "COMMIT;");
+	assert_false(tickets_without_rowid(f->path));
+
+	s = open_ok(f->path);
+	assert_int_equal(store_tickets_load(s, collect_ticket, &l), 1);
+	assert_memory_equal(&l.t[0], &t, sizeof(t));
+	store_free(s);
+	assert_int_equal(header_be32(f->path, 60), 5);
+	assert_true(tickets_without_rowid(f->path));
+}
+
+static void
 test_ticket_round_trip_every_field(void **state)
 {
 	struct fixture *f = *state;
@@ -1390,6 +1453,7 @@ main(void)
 		T(test_acks_query_filters_order_limit),
 		T(test_acks_query_pages_through_many),
 		T(test_ticket_round_trip_every_field),
+		T(test_tickets_migrate_to_without_rowid),
 		T(test_tickets_load_many_while_saving),
 		T(test_ticket_save_rejects_bad_input),
 		T(test_settings),
