@@ -73,7 +73,7 @@ struct daemon {
 	struct alerts *alerts;
 	struct signals *signals;
 	struct buttons *buttons;
-	struct display *display; /* NULL when display.listen is empty */
+	struct display *display;      /* NULL when display.listen is empty */
 	struct mapping_set *mappings; /* [mapping] sections (may be empty) */
 
 	struct loop_io gpio_io[BOARD_MAX_BUTTONS];
@@ -184,8 +184,8 @@ unsigned daemon_buttons_stuck(const struct daemon *d);
  * An odd count ends pressed: released `hold_usec` after the last edge. At
  * most DAEMON_SIM_CHATTER_MAX edges (-EINVAL). */
 #define DAEMON_SIM_CHATTER_MAX 120
-int daemon_sim_chatter(struct daemon *d, const char *button, unsigned edges,
-		       uint64_t within_usec, uint64_t hold_usec);
+int daemon_sim_chatter(struct daemon *d, const char *button, unsigned edges, uint64_t within_usec,
+		       uint64_t hold_usec);
 /* Presses a button and keeps it down until daemon_sim_release(). */
 int daemon_sim_hold(struct daemon *d, const char *button);
 int daemon_sim_release(struct daemon *d, const char *button);

@@ -100,8 +100,9 @@ int event_parse(const void *payload, size_t len, size_t max_events, event_accept
 		event_reject_fn on_reject, void *userdata);
 
 /* event_parse_flags() flags. */
-#define EVENT_PARSE_PRIORITY_OPTIONAL 1u /* ticket.created may omit priority
-					    (a [priority] rule set fills it) */
+#define EVENT_PARSE_PRIORITY_OPTIONAL                                                              \
+	1u /* ticket.created may omit priority                                                     \
+	      (a [priority] rule set fills it) */
 
 /* event_parse() with flags (0: as event_parse). */
 int event_parse_flags(const void *payload, size_t len, size_t max_events, unsigned flags,

@@ -32,8 +32,12 @@
 #define POLICY_WORDS_MAX 1024 /* bytes of one keyword list */
 #define POLICY_TZ_MAX    64
 
-enum policy_target { POLICY_FIRST_RESPONSE, POLICY_NEXT_RESPONSE, POLICY_RESOLUTION,
-		     POLICY_TARGET_COUNT };
+enum policy_target {
+	POLICY_FIRST_RESPONSE,
+	POLICY_NEXT_RESPONSE,
+	POLICY_RESOLUTION,
+	POLICY_TARGET_COUNT
+};
 enum policy_hours { POLICY_HOURS_DEFAULT, POLICY_HOURS_CALENDAR, POLICY_HOURS_BUSINESS };
 enum policy_mood { POLICY_NEUTRAL, POLICY_NEGATIVE, POLICY_PRAISE, POLICY_MOOD_COUNT };
 
@@ -107,6 +111,7 @@ int64_t policy_due(const struct policy_config *p, enum policy_target k, enum cha
  * this file); sets ev->ticket.due_from_policy when it filled dues. `t`
  * describes the ticket as the engine has it (t->known false: new ticket).
  * Returns the POLICY_FILLED_* bits. */
-unsigned policy_apply(const struct policy_config *p, struct event *ev, const struct policy_ticket *t);
+unsigned policy_apply(const struct policy_config *p, struct event *ev,
+		      const struct policy_ticket *t);
 
 const char *policy_target_name(enum policy_target k); /* "first_response", ... */

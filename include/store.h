@@ -33,8 +33,7 @@ void store_free(struct store *s); /* flushes; NULL-safe */
  * so open tickets and the outbox can still be read; if it cannot be read,
  * an empty database in memory. Either way every write fails with -EROFS
  * and store_is_readonly() is true. NULL on failure, like store_open(). */
-struct store *store_open_readonly(const char *path, int *err, char *errmsg,
-				  size_t errmsg_size);
+struct store *store_open_readonly(const char *path, int *err, char *errmsg, size_t errmsg_size);
 bool store_is_readonly(const struct store *s);
 /* -errno of the last failed write or commit (-EROFS, -ENOSPC, -EIO, ...),
  * 0 once a commit succeeded; always -EROFS for store_open_readonly(). */

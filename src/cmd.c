@@ -34,10 +34,10 @@
 #define SIM_CHATTER_EDGES_DEFAULT     41
 #define SIM_CHATTER_WITHIN_DEFAULT_MS 20
 #define SIM_CHATTER_WITHIN_MAX_MS     10000
-#define ACK_REPLY_MAX       64
-#define STATS_DEFAULT_USEC  (24 * 3600 * USEC_PER_SEC)
-#define STATS_MAX_USEC      (400 * 24 * 3600 * USEC_PER_SEC)
-#define STATS_MAX_ROWS      256
+#define ACK_REPLY_MAX                 64
+#define STATS_DEFAULT_USEC            (24 * 3600 * USEC_PER_SEC)
+#define STATS_MAX_USEC                (400 * 24 * 3600 * USEC_PER_SEC)
+#define STATS_MAX_ROWS                256
 
 struct request {
 	struct daemon *d;
@@ -417,7 +417,8 @@ verb_sim_chatter(struct request *r)
 	if (!button)
 		return fail(r, "button: required");
 	if (edges == 0)
-		return fail(r, "edges: must be a whole number from 1 to %u", DAEMON_SIM_CHATTER_MAX);
+		return fail(r, "edges: must be a whole number from 1 to %u",
+			    DAEMON_SIM_CHATTER_MAX);
 	return sim_result(r,
 			  daemon_sim_chatter(r->d, button, edges, within_ms * USEC_PER_MSEC,
 					     hold_ms * USEC_PER_MSEC),

@@ -23,29 +23,28 @@
 
 /* [sla] and [priority] defaults; docs/sla.md gives the reasoning. */
 #define SLA_DEFAULT_HOURS "mon-fri 09:00-18:00"
-#define SLA_DEFAULT_FIRST                                                                    \
-	"urgent public social 5m, high public social 15m, public social 30m, "               \
-	"urgent high social 30m, social 60m, chat 5m, urgent 1h, high 4h business, "         \
+#define SLA_DEFAULT_FIRST                                                                          \
+	"urgent public social 5m, high public social 15m, public social 30m, "                     \
+	"urgent high social 30m, social 60m, chat 5m, urgent 1h, high 4h business, "               \
 	"* 8h business"
-#define SLA_DEFAULT_NEXT                                                                     \
-	"public social 30m, social 60m, chat 5m, urgent 1h, * 8h business"
+#define SLA_DEFAULT_NEXT       "public social 30m, social 60m, chat 5m, urgent 1h, * 8h business"
 #define SLA_DEFAULT_RESOLUTION "urgent 8h calendar, high 9h, normal 27h, * 45h"
-#define PRIORITY_DEFAULT_RULES                                                               \
+#define PRIORITY_DEFAULT_RULES                                                                     \
 	"public negative: urgent, negative: high, praise: low, public: high, *: normal"
-#define PRIORITY_DEFAULT_NEGATIVE                                                            \
-	"not working, doesn't work, does not work, broken, refund, complain, terrible, "     \
-	"awful, worst, scam, fraud, never arrived, unacceptable, disappointed, angry, "      \
-	"cancel, outage, "                                                                   \
-	"не работает, не пришел, не пришёл, сломал, возврат, жалоб, ужас, обман, верните, "  \
-	"разочарован, безобраз, "                                                            \
-	"nie działa, zepsu, zwrot, reklamacj, skarg, okropn, oszust, nie dotarł, "           \
-	"rozczarowan, "                                                                      \
-	"virker ikke, i stykker, refusion, klage, elendig, forfærdelig, svindel, "           \
+#define PRIORITY_DEFAULT_NEGATIVE                                                                                                                       \
+	"not working, doesn't work, does not work, broken, refund, complain, terrible, "                                                                \
+	"awful, worst, scam, fraud, never arrived, unacceptable, disappointed, angry, "                                                                 \
+	"cancel, outage, "                                                                                                                              \
+	"не работает, не пришел, не пришёл, сломал, возврат, жалоб, ужас, обман, верните, " \
+	"разочарован, безобраз, "                                                                                                    \
+	"nie działa, zepsu, zwrot, reklamacj, skarg, okropn, oszust, nie dotarł, "                                                                    \
+	"rozczarowan, "                                                                                                                                 \
+	"virker ikke, i stykker, refusion, klage, elendig, forfærdelig, svindel, "                                                                     \
 	"aldrig modtaget, skuffet"
-#define PRIORITY_DEFAULT_PRAISE                                                              \
-	"thank, great job, love, awesome, excellent, amazing, "                              \
-	"спасибо, благодар, отлично, "                                                       \
-	"dziękuj, dzięki, świetn, "                                                          \
+#define PRIORITY_DEFAULT_PRAISE                                                                    \
+	"thank, great job, love, awesome, excellent, amazing, "                                    \
+	"спасибо, благодар, отлично, "                                       \
+	"dziękuj, dzięki, świetn, "                                                             \
 	"tak for, tusind tak, fantastisk, fremragende"
 
 #define KIB      1024u
@@ -817,8 +816,7 @@ get_sounds(const struct conf *c, const struct conf_key *k, char *buf, size_t siz
 static const char *const hours_names[] = { "calendar", "business", NULL };
 
 static int
-set_tz_or_empty(struct conf *c, const struct conf_key *k, const char *v, char *why,
-		size_t why_size)
+set_tz_or_empty(struct conf *c, const struct conf_key *k, const char *v, char *why, size_t why_size)
 {
 	if (!*v)
 		return set_str(c, k, v, why, why_size);

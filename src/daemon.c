@@ -602,8 +602,9 @@ on_gesture(void *userdata, unsigned button, enum gesture g, uint64_t at_usec)
 		char why[128];
 		uint64_t held_s = d->conf.buttons.stuck_after_usec / USEC_PER_SEC;
 
-		snprintf(why, sizeof(why), "button %s stuck: held for %" PRIu64
-			 " s, ignored until released", b->id, held_s);
+		snprintf(why, sizeof(why),
+			 "button %s stuck: held for %" PRIu64 " s, ignored until released", b->id,
+			 held_s);
 		char *p = payload_error(d->conf.board.id, NULL, NULL, why, daemon_now(d).wall_ms);
 		log_error("Button %s held for %" PRIu64
 			  " s: reported as stuck and ignored until released",

@@ -631,10 +631,9 @@ int
 event_parse_flags(const void *payload, size_t len, size_t max_events, unsigned flags,
 		  event_accept_fn on_accept, event_reject_fn on_reject, void *userdata)
 {
-	struct parse_ctx ctx = { .on_accept = on_accept,
-				 .on_reject = on_reject,
-				 .userdata = userdata,
-				 .flags = flags };
+	struct parse_ctx ctx = {
+		.on_accept = on_accept, .on_reject = on_reject, .userdata = userdata, .flags = flags
+	};
 	const char *end = NULL;
 	cJSON *root, *item;
 	char *buf;

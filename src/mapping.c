@@ -448,7 +448,8 @@ check_target(enum kind k, const char *v, char *why, size_t ws)
 	switch (k) {
 	case K_TYPE:
 		if (event_type_from_name(v, &t) < 0)
-			return fail(why, ws, "'%.40s' is not an event type (ticket.created, ...)", v);
+			return fail(why, ws, "'%.40s' is not an event type (ticket.created, ...)",
+				    v);
 		break;
 	case K_CHANNEL:
 		if (channel_from_name(v, &c) < 0)
@@ -459,8 +460,8 @@ check_target(enum kind k, const char *v, char *why, size_t ws)
 		break;
 	case K_PRIORITY:
 		if (priority_from_name(v, &p) < 0)
-			return fail(why, ws, "'%.40s' is not a priority (urgent, high, normal, low)",
-				    v);
+			return fail(why, ws,
+				    "'%.40s' is not a priority (urgent, high, normal, low)", v);
 		break;
 	case K_SLA:
 		if (strcmp(v, "first_response") != 0 && strcmp(v, "resolution") != 0)
@@ -599,7 +600,8 @@ parse_cond(const char *a, const char *b, struct cond *c, char *why, size_t ws)
 			vb--;
 		}
 		if (memchr(va, '"', (size_t)(vb - va)))
-			return fail(why, ws, "a compared value is one quoted string: /ptr == \"x\"");
+			return fail(why, ws,
+				    "a compared value is one quoted string: /ptr == \"x\"");
 		c->op = op[0] == '=' ? C_EQ : C_NE;
 		c->ptr = dup_range(pa, pb);
 		c->value = dup_range(va, vb);
@@ -615,8 +617,9 @@ parse_cond(const char *a, const char *b, struct cond *c, char *why, size_t ws)
 	/* A stray operator ("/a = x") would otherwise pass as a pointer to a
 	 * key named 'a = x'. */
 	if (strlen(c->ptr) >= PTR_MAX || !pointer_valid(c->ptr) || strpbrk(c->ptr, " \t\"=!&<>"))
-		return fail(why, ws, "'%.60s' is not a JSON pointer (conditions look like "
-				     "/status == \"solved\", /assignee or !/assignee)",
+		return fail(why, ws,
+			    "'%.60s' is not a JSON pointer (conditions look like "
+			    "/status == \"solved\", /assignee or !/assignee)",
 			    c->ptr);
 	return 0;
 }
@@ -633,8 +636,9 @@ parse_rule(struct mapping *m, const char *v, char *why, size_t ws)
 	for (const char *s = v; (s = strstr(s, "->")); s++)
 		arrow = s;
 	if (!arrow)
-		return fail(why, ws, "expected CONDITION -> TYPE, e.g. /status == \"solved\" -> "
-				     "ticket.solved");
+		return fail(why, ws,
+			    "expected CONDITION -> TYPE, e.g. /status == \"solved\" -> "
+			    "ticket.solved");
 	const char *ta = arrow + 2, *tb = end, *ca = v, *cb = arrow;
 	char type[64];
 
@@ -654,7 +658,7 @@ parse_rule(struct mapping *m, const char *v, char *why, size_t ws)
 		return fail(why, ws, "no condition before '->' (use * for always)");
 	for (const char *p = ca;;) {
 		const char *and = strstr(p, "&&");
-		const char *b = and && and < cb ? and : cb;
+		const char *b = and&&and < cb ? and : cb;
 
 		if (r.n_conds == CONDS_MAX) {
 			rule_clear(&r);
@@ -693,9 +697,10 @@ mapping_key(struct mapping *m, const char *key, const char *v, char *why, size_t
 
 	if (strcmp(key, "topic") == 0) {
 		if (strlen(v) >= sizeof(m->topic) || !topic_filter_valid(v) || strchr(v, ','))
-			return fail(why, ws,
-				    "must be one MQTT topic filter ('+' and '#' fill a whole level, "
-				    "'#' only at the end)");
+			return fail(
+				why, ws,
+				"must be one MQTT topic filter ('+' and '#' fill a whole level, "
+				"'#' only at the end)");
 		snprintf(m->topic, sizeof(m->topic), "%s", v);
 		return 0;
 	}
@@ -825,7 +830,8 @@ mapping_src_add(char *src, size_t cap, const char *section, const char *key, con
 	snprintf(kname, sizeof(kname), "mapping %.31s.%.40s", name, key);
 	for (const char *s = value; *s; s++)
 		if ((unsigned char)*s < 0x20 && *s != '\t')
-			return conf_error_set(err, file, line, kname, "contains a control character");
+			return conf_error_set(err, file, line, kname,
+					      "contains a control character");
 	n = snprintf(src + len, cap - len, "%d%c%s%c%s%c%s\n", line, SEP, name, SEP, key, SEP,
 		     value);
 	if (n < 0 || (size_t)n >= cap - len) {
@@ -916,8 +922,8 @@ load_preset(struct entries *x, const char *value, const char *preset_dir, const 
 	if (value[0] == '/' || (strchr(value, '/') && !slash))
 		n = snprintf(x->preset_path, sizeof(x->preset_path), "%s", value);
 	else if (strchr(value, '/')) /* relative to the config file's folder */
-		n = snprintf(x->preset_path, sizeof(x->preset_path), "%.*s/%s",
-			     (int)(slash - file), file, value);
+		n = snprintf(x->preset_path, sizeof(x->preset_path), "%.*s/%s", (int)(slash - file),
+			     file, value);
 	else if (name_valid(value))
 		n = snprintf(x->preset_path, sizeof(x->preset_path), "%s/%s.conf",
 			     preset_dir ? preset_dir : ".", value);
@@ -1308,7 +1314,8 @@ resolve(struct item_ctx *x, int f, char buf[VALUE_MAX])
 
 		if (r < 0)
 			return reject_item(x, "%s: %.60s is %s, not a value", fields[f].name,
-					   fc->ptrs[i], cJSON_IsArray(v) ? "an array" : "an object");
+					   fc->ptrs[i],
+					   cJSON_IsArray(v) ? "an array" : "an object");
 		/* A webhook template renders an unset placeholder as "". */
 		if (r == 0 || !buf[0])
 			continue;
@@ -1378,7 +1385,8 @@ iso8601_parse(const char *s, int64_t *out_ms)
 		if (len - i == 2) /* +07 */
 			n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%.2s:00", s + i);
 		else if (len - i == 4) /* +0700 */
-			n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%.2s:%.2s", s + i, s + i + 2);
+			n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%.2s:%.2s", s + i,
+					      s + i + 2);
 		else if (len - i == 5) /* +07:00 */
 			n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%.5s", s + i);
 		else
@@ -1448,8 +1456,9 @@ resolve_time(struct item_ctx *x, int f, char out[RFC3339_BUF])
 			if (scalar_text(v, txt) < 0)
 				snprintf(txt, sizeof(txt), "%s",
 					 cJSON_IsArray(v) ? "an array" : "an object");
-			return reject_item(x, "%s: %.60s is not a time in the %s format: '%.40s'", fields[f].name,
-					   fc->ptrs[i], time_fmt_names[fc->fmt], txt);
+			return reject_item(x, "%s: %.60s is not a time in the %s format: '%.40s'",
+					   fields[f].name, fc->ptrs[i], time_fmt_names[fc->fmt],
+					   txt);
 		}
 		rfc3339_format(ms, out);
 		return 1;
@@ -1656,10 +1665,11 @@ map_item(struct item_ctx *x, int64_t now_ms, cJSON **out)
 				else if (strcasecmp(buf, "false") == 0 || strcmp(buf, "0") == 0)
 					r = put(ev, fields[f].name, cJSON_CreateFalse());
 				else
-					r = reject_item(x,
-							"%s: '%.40s' is not true or false (map it with "
-							"map.%s)",
-							fields[f].name, buf, fields[f].name);
+					r = reject_item(
+						x,
+						"%s: '%.40s' is not true or false (map it with "
+						"map.%s)",
+						fields[f].name, buf, fields[f].name);
 			} else if (r > 0) {
 				r = put(ev, fields[f].name, cJSON_CreateString(buf));
 			}
@@ -1721,8 +1731,8 @@ mapping_apply(const struct mapping *m, const void *payload, size_t len, size_t m
 		}
 	}
 	if (!cJSON_IsObject(items) && !cJSON_IsArray(items)) {
-		snprintf(reason, sizeof(reason), "mapping %s: payload must be a JSON object or array",
-			 m->name);
+		snprintf(reason, sizeof(reason),
+			 "mapping %s: payload must be a JSON object or array", m->name);
 		r = -EINVAL;
 		goto whole;
 	}

@@ -25,8 +25,8 @@
 #define QUOTE_MAX  48
 
 /* Open channels where customers talk in public or expect chat speed. */
-#define SOCIAL_CHANNELS                                                                      \
-	((1u << CHANNEL_FACEBOOK) | (1u << CHANNEL_INSTAGRAM) | (1u << CHANNEL_TWITTER) |     \
+#define SOCIAL_CHANNELS                                                                            \
+	((1u << CHANNEL_FACEBOOK) | (1u << CHANNEL_INSTAGRAM) | (1u << CHANNEL_TWITTER) |          \
 	 (1u << CHANNEL_VK) | (1u << CHANNEL_TELEGRAM) | (1u << CHANNEL_WHATSAPP))
 
 static const char *const target_names[POLICY_TARGET_COUNT] = {
@@ -162,8 +162,8 @@ parse_rule(const char *p, const char *end, bool is_priority, struct policy_rule 
 	if (!is_priority) {
 		uint64_t usec;
 
-		if (n > 0 && (strcmp(tok[n - 1], "business") == 0 ||
-			      strcmp(tok[n - 1], "calendar") == 0)) {
+		if (n > 0 &&
+		    (strcmp(tok[n - 1], "business") == 0 || strcmp(tok[n - 1], "calendar") == 0)) {
 			r->hours = tok[n - 1][0] == 'b' ? POLICY_HOURS_BUSINESS
 							: POLICY_HOURS_CALENDAR;
 			n--;
@@ -342,7 +342,7 @@ rule_matches(const struct policy_rule *r, enum channel c, int pr, bool public, i
 		return false;
 	if (mood >= 0 && r->moods && !(r->moods & (1u << mood)))
 		return false;
-	return r->public < 0 || r->public == (int8_t)public;
+	return r->public < 0 || r->public == (int8_t) public;
 }
 
 enum priority
@@ -389,8 +389,7 @@ policy_due(const struct policy_config *p, enum policy_target k, enum channel c, 
 static bool
 creates_ticket(enum event_type t)
 {
-	return t == EVENT_TICKET_CREATED || t == EVENT_TICKET_UPDATED ||
-	       t == EVENT_TICKET_ASSIGNED;
+	return t == EVENT_TICKET_CREATED || t == EVENT_TICKET_UPDATED || t == EVENT_TICKET_ASSIGNED;
 }
 
 unsigned

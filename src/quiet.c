@@ -543,7 +543,8 @@ quiet_local_date(const char *tz, int64_t wall_ms, int *year, int *month, int *md
 	next.tm_isdst = -1;
 	end = mktime(&next);
 	if (end == (time_t)-1 || (int64_t)end * MS_PER_SEC <= wall_ms)
-		*date_end_ms = wall_ms - (wall_ms % MS_PER_DAY + MS_PER_DAY) % MS_PER_DAY + MS_PER_DAY;
+		*date_end_ms =
+			wall_ms - (wall_ms % MS_PER_DAY + MS_PER_DAY) % MS_PER_DAY + MS_PER_DAY;
 	else
 		*date_end_ms = (int64_t)end * MS_PER_SEC;
 out:

@@ -14,7 +14,8 @@
 
 /* Keys whose new value the daemon applies in place (daemon_apply_conf):
  * alert timing and sound policy, SLA policy and priority rules, button
- * timing and actions, command age, retention. Everything else opens a device, a socket or a file. */
+ * timing and actions, command age, retention. Everything else opens a device, a socket or a file.
+ */
 static const struct {
 	const char *section, *key; /* key NULL: the whole section */
 } settable[] = {

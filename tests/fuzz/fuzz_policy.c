@@ -43,7 +43,8 @@ check(const struct event *before, const struct event *after, unsigned filled)
 
 		if (before->ticket.due_ms[s] && due != before->ticket.due_ms[s])
 			abort(); /* backend dues are never changed */
-		if (!before->ticket.due_ms[s] && due && (due <= after->ts_ms || due >= EVENT_TS_END_MS))
+		if (!before->ticket.due_ms[s] && due &&
+		    (due <= after->ts_ms || due >= EVENT_TS_END_MS))
 			abort();
 	}
 	if (after->ticket.has_priority && (unsigned)after->ticket.priority >= PRIORITY_COUNT)

@@ -6,7 +6,6 @@ backend's events; the backend and an admin can do their jobs. The plugin
 checks subscriptions too: a filter the board's role does not allow is
 refused in the SUBACK, and the board says so in a warning and in health."""
 import glob
-import json
 import os
 import shutil
 import subprocess

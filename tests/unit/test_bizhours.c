@@ -80,18 +80,19 @@ test_holidays_parse(void **state)
 	memset(&b, 0, sizeof(b));
 	assert_int_equal(bizhours_parse_holidays("", &b, why, sizeof(why)), 0);
 	assert_int_equal(b.n_holidays, 0);
-	assert_int_equal(
-		bizhours_parse_holidays(" 2026-12-24, 2026-12-25 ,01-01,02-29", &b, why, sizeof(why)),
-		0);
+	assert_int_equal(bizhours_parse_holidays(" 2026-12-24, 2026-12-25 ,01-01,02-29", &b, why,
+						 sizeof(why)),
+			 0);
 	assert_int_equal(b.n_holidays, 4);
 	assert_int_equal(b.holidays[0].year, 2026);
 	assert_int_equal(b.holidays[1].mday, 25);
 	assert_int_equal(b.holidays[2].year, 0);
 	assert_int_equal(b.holidays[3].month, 2);
 
-	static const char *const bad[] = { "2026-02-29", "2026-13-01", "2026-12-32", "12/25",
-					   "2026-1-5",   "tomorrow",   "2026-12-24,",
-					   ",",          "1969-12-31", "2026-12-24 2026-12-25" };
+	static const char *const bad[] = {
+		"2026-02-29", "2026-13-01",  "2026-12-32", "12/25",      "2026-1-5",
+		"tomorrow",   "2026-12-24,", ",",          "1969-12-31", "2026-12-24 2026-12-25"
+	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		why[0] = '\0';
 		if (bizhours_parse_holidays(bad[i], &b, why, sizeof(why)) != -EINVAL)
@@ -301,10 +302,14 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_holidays_parse),  cmocka_unit_test(test_night_and_weekend),
-		cmocka_unit_test(test_longer_than_a_day), cmocka_unit_test(test_holidays),
-		cmocka_unit_test(test_dst_spring),      cmocka_unit_test(test_dst_autumn),
-		cmocka_unit_test(test_moscow),          cmocka_unit_test(test_never_open),
+		cmocka_unit_test(test_holidays_parse),
+		cmocka_unit_test(test_night_and_weekend),
+		cmocka_unit_test(test_longer_than_a_day),
+		cmocka_unit_test(test_holidays),
+		cmocka_unit_test(test_dst_spring),
+		cmocka_unit_test(test_dst_autumn),
+		cmocka_unit_test(test_moscow),
+		cmocka_unit_test(test_never_open),
 		cmocka_unit_test(test_tz_restored),
 	};
 

@@ -153,8 +153,9 @@ test_priority_optional_flag(void **state)
 	static const char json[] = "{\"id\":\"e1\",\"type\":\"ticket.created\","
 				   "\"ts\":\"2026-11-25T10:00:00Z\","
 				   "\"ticket\":{\"id\":\"T-1\",\"channel\":\"vk\"}}";
-	static const char no_channel[] = "{\"id\":\"e2\",\"type\":\"ticket.created\","
-					 "\"ts\":\"2026-11-25T10:00:00Z\",\"ticket\":{\"id\":\"T-2\"}}";
+	static const char no_channel[] =
+		"{\"id\":\"e2\",\"type\":\"ticket.created\","
+		"\"ts\":\"2026-11-25T10:00:00Z\",\"ticket\":{\"id\":\"T-2\"}}";
 	struct rec r;
 
 	(void)state;

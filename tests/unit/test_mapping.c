@@ -137,10 +137,9 @@ static void
 test_pointers_and_escapes(void **state)
 {
 	struct conf_error err;
-	struct mapping_set *s =
-		compile("x", &err, BASIC, "id = /ev~1id", "ticket.id = /t/0/n~0k",
-			"ticket.channel = /missing | /via", "ticket.priority = /p",
-			"ticket.subject = /deep/a/b", NULL);
+	struct mapping_set *s = compile("x", &err, BASIC, "id = /ev~1id", "ticket.id = /t/0/n~0k",
+					"ticket.channel = /missing | /via", "ticket.priority = /p",
+					"ticket.subject = /deep/a/b", NULL);
 	struct rec r;
 	cJSON *out;
 
@@ -210,13 +209,12 @@ static void
 test_type_rules_in_order(void **state)
 {
 	struct conf_error err;
-	struct mapping_set *s =
-		compile("x", &err, "topic = a/b", "id = /id", "ticket.id = /id", "ticket.channel = /c",
-			"ticket.priority = /p",
-			"type.rule = /trigger == \"created\" -> ticket.created",
-			"type.rule = /status == \"solved\" && !/reopened -> ticket.solved",
-			"type.rule = /assignee && /status != \"solved\" -> ticket.assigned",
-			"type = /kind", "map.type = ping:heartbeat", NULL);
+	struct mapping_set *s = compile(
+		"x", &err, "topic = a/b", "id = /id", "ticket.id = /id", "ticket.channel = /c",
+		"ticket.priority = /p", "type.rule = /trigger == \"created\" -> ticket.created",
+		"type.rule = /status == \"solved\" && !/reopened -> ticket.solved",
+		"type.rule = /assignee && /status != \"solved\" -> ticket.assigned", "type = /kind",
+		"map.type = ping:heartbeat", NULL);
 	struct rec r;
 	cJSON *out;
 
@@ -241,11 +239,11 @@ test_type_rules_in_order(void **state)
 	/* 5 has no type (the mapper says so); 4 is "assigned" without an
 	 * agent (event.c says so, after mapping) */
 	assert_string_equal(r.id[0], "5");
-	assert_string_equal(r.reason[0],
-			    "mapping x: type: no type.rule matched and no type found");
+	assert_string_equal(r.reason[0], "mapping x: type: no type.rule matched and no type found");
 	assert_string_equal(r.id[1], "4");
-	assert_string_equal(r.reason[1],
-			    "agent: missing (ticket.assigned needs \"agent\" or \"ticket.assignee\")");
+	assert_string_equal(
+		r.reason[1],
+		"agent: missing (ticket.assigned needs \"agent\" or \"ticket.assignee\")");
 	cJSON_Delete(out);
 	mapping_set_free(s);
 }
@@ -254,9 +252,8 @@ static void
 test_time_formats(void **state)
 {
 	struct conf_error err;
-	struct mapping_set *s =
-		compile("x", &err, "topic = a", "type.rule = * -> heartbeat", "ts = /t",
-			"time.ts = epoch_s", NULL);
+	struct mapping_set *s = compile("x", &err, "topic = a", "type.rule = * -> heartbeat",
+					"ts = /t", "time.ts = epoch_s", NULL);
 	struct rec r;
 	cJSON *out;
 
@@ -387,8 +384,8 @@ test_items_arrays_and_caps(void **state)
 			 -EINVAL);
 	assert_string_equal(r.reason[0], "mapping x: no items at /events");
 	memset(&r, 0, sizeof(r));
-	assert_int_equal(mapping_apply(mapping_set_at(s, 0), "{\"events\":[1, {\"id\":\"ok\"}]",
-				       27, 10, NOW_MS, &out, on_reject, &r),
+	assert_int_equal(mapping_apply(mapping_set_at(s, 0), "{\"events\":[1, {\"id\":\"ok\"}]", 27,
+				       10, NOW_MS, &out, on_reject, &r),
 			 -EINVAL);
 	assert_string_equal(r.reason[0], "mapping x: payload is not valid JSON");
 	memset(&r, 0, sizeof(r));
@@ -728,9 +725,10 @@ test_conf_load_takes_mapping_sections(void **state)
 	assert_true(fd >= 0);
 	assert_non_null(getcwd(cwd, sizeof(cwd)));
 	f = fdopen(fd, "w");
-	fprintf(f, "[board]\nid = b1\n\n[mapping zendesk]\npreset = %s/mappings/zendesk.conf\n"
-		   "topic = hd/zendesk/#\n\n[mapping crm]\ntopic = crm/+\n"
-		   "type.rule = * -> heartbeat\n",
+	fprintf(f,
+		"[board]\nid = b1\n\n[mapping zendesk]\npreset = %s/mappings/zendesk.conf\n"
+		"topic = hd/zendesk/#\n\n[mapping crm]\ntopic = crm/+\n"
+		"type.rule = * -> heartbeat\n",
 		cwd);
 	fclose(f);
 	if (conf_load(path, c, &err) < 0)
@@ -840,8 +838,8 @@ test_presets_map_their_samples(void **state)
 						 "t.conf", 1, &err),
 				 0);
 		if (mapping_set_compile(src, "t.conf", "mappings", &s, &err) < 0)
-			fail_msg("preset %s: %s:%d: %s: %s", presets[p], err.file, err.line, err.key,
-				 err.message);
+			fail_msg("preset %s: %s:%d: %s: %s", presets[p], err.file, err.line,
+				 err.key, err.message);
 		snprintf(dir, sizeof(dir), "tests/mapping/%s", presets[p]);
 		d = opendir(dir);
 		assert_non_null(d);

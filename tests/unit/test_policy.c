@@ -75,9 +75,10 @@ test_parse(void **state)
 	char why[200];
 
 	(void)state;
-	assert_int_equal(policy_parse_rules("urgent high public social 5m, email 2h business, * none",
-					    false, &rs, why, sizeof(why)),
-			 0);
+	assert_int_equal(
+		policy_parse_rules("urgent high public social 5m, email 2h business, * none", false,
+				   &rs, why, sizeof(why)),
+		0);
 	assert_int_equal(rs.n, 3);
 	assert_int_equal(rs.rules[0].priorities, (1u << PRIORITY_URGENT) | (1u << PRIORITY_HIGH));
 	assert_int_equal(rs.rules[0].public, 1);
@@ -88,9 +89,9 @@ test_parse(void **state)
 	assert_true(rs.rules[2].none);
 	assert_int_equal(policy_parse_rules("", false, &rs, why, sizeof(why)), 0);
 	assert_int_equal(rs.n, 0);
-	assert_int_equal(policy_parse_rules("public y: urgent, praise: low", true, &rs, why,
-					    sizeof(why)),
-			 -EINVAL);
+	assert_int_equal(
+		policy_parse_rules("public y: urgent, praise: low", true, &rs, why, sizeof(why)),
+		-EINVAL);
 	assert_non_null(strstr(why, "unknown word 'y'"));
 	assert_int_equal(policy_parse_rules("5m", false, &rs, why, sizeof(why)), -EINVAL);
 	assert_non_null(strstr(why, "matches nothing"));
@@ -99,8 +100,7 @@ test_parse(void **state)
 	assert_int_equal(policy_parse_rules("negative: urgent, ", true, &rs, why, sizeof(why)),
 			 -EINVAL);
 	/* a priority word is not a match word in priority rules */
-	assert_int_equal(policy_parse_rules("urgent: high", true, &rs, why, sizeof(why)),
-			 -EINVAL);
+	assert_int_equal(policy_parse_rules("urgent: high", true, &rs, why, sizeof(why)), -EINVAL);
 	assert_int_equal(policy_check_words("refund, , scam", why, sizeof(why)), -EINVAL);
 	assert_int_equal(policy_check_words("", why, sizeof(why)), 0);
 }
@@ -128,14 +128,11 @@ test_mood_and_priority(void **state)
 	/* public complaints > negative > public questions > private questions > praise */
 	assert_int_equal(policy_priority(&p, CHANNEL_FACEBOOK, true, POLICY_NEGATIVE),
 			 PRIORITY_URGENT);
-	assert_int_equal(policy_priority(&p, CHANNEL_EMAIL, false, POLICY_NEGATIVE),
-			 PRIORITY_HIGH);
-	assert_int_equal(policy_priority(&p, CHANNEL_TWITTER, true, POLICY_NEUTRAL),
-			 PRIORITY_HIGH);
+	assert_int_equal(policy_priority(&p, CHANNEL_EMAIL, false, POLICY_NEGATIVE), PRIORITY_HIGH);
+	assert_int_equal(policy_priority(&p, CHANNEL_TWITTER, true, POLICY_NEUTRAL), PRIORITY_HIGH);
 	assert_int_equal(policy_priority(&p, CHANNEL_TELEGRAM, false, POLICY_NEUTRAL),
 			 PRIORITY_NORMAL);
-	assert_int_equal(policy_priority(&p, CHANNEL_INSTAGRAM, true, POLICY_PRAISE),
-			 PRIORITY_LOW);
+	assert_int_equal(policy_priority(&p, CHANNEL_INSTAGRAM, true, POLICY_PRAISE), PRIORITY_LOW);
 }
 
 static void
@@ -153,20 +150,20 @@ test_targets(void **state)
 				    false, mon10),
 			 mon10 + 60 * MIN_MS);
 	/* calendar hours: a Friday 17:00 urgent DM is due at 17:30 */
-	assert_int_equal(policy_due(&p, POLICY_FIRST_RESPONSE, CHANNEL_VK, PRIORITY_URGENT, false,
-				    fri17),
-			 fri17 + 30 * MIN_MS);
+	assert_int_equal(
+		policy_due(&p, POLICY_FIRST_RESPONSE, CHANNEL_VK, PRIORITY_URGENT, false, fri17),
+		fri17 + 30 * MIN_MS);
 	/* e-mail counts business hours: Friday 17:00 + 8h = Monday 16:00 */
-	assert_int_equal(policy_due(&p, POLICY_FIRST_RESPONSE, CHANNEL_EMAIL, PRIORITY_NORMAL,
-				    false, fri17),
-			 utc(2026, 11, 30, 15, 0));
+	assert_int_equal(
+		policy_due(&p, POLICY_FIRST_RESPONSE, CHANNEL_EMAIL, PRIORITY_NORMAL, false, fri17),
+		utc(2026, 11, 30, 15, 0));
 	/* resolution defaults to business hours; urgent overrides with calendar */
-	assert_int_equal(policy_due(&p, POLICY_RESOLUTION, CHANNEL_EMAIL, PRIORITY_URGENT, false,
-				    fri17),
-			 fri17 + 8 * HOUR_MS);
-	assert_int_equal(policy_due(&p, POLICY_RESOLUTION, CHANNEL_EMAIL, PRIORITY_HIGH, false,
-				    fri17),
-			 utc(2026, 11, 30, 16, 0));
+	assert_int_equal(
+		policy_due(&p, POLICY_RESOLUTION, CHANNEL_EMAIL, PRIORITY_URGENT, false, fri17),
+		fri17 + 8 * HOUR_MS);
+	assert_int_equal(
+		policy_due(&p, POLICY_RESOLUTION, CHANNEL_EMAIL, PRIORITY_HIGH, false, fri17),
+		utc(2026, 11, 30, 16, 0));
 	/* the holiday (25 Dec, Friday) is skipped: Thu 17:00 + 2h business */
 	struct policy_rules rs;
 	char why[128];
@@ -179,12 +176,10 @@ test_targets(void **state)
 	assert_int_equal(policy_parse_rules("email none, chat 5m", false, &rs, why, sizeof(why)),
 			 0);
 	p.targets[POLICY_NEXT_RESPONSE] = rs;
-	assert_int_equal(policy_due(&p, POLICY_NEXT_RESPONSE, CHANNEL_EMAIL, PRIORITY_LOW, false,
-				    mon10),
-			 0);
-	assert_int_equal(policy_due(&p, POLICY_NEXT_RESPONSE, CHANNEL_PHONE, PRIORITY_LOW, false,
-				    mon10),
-			 0);
+	assert_int_equal(
+		policy_due(&p, POLICY_NEXT_RESPONSE, CHANNEL_EMAIL, PRIORITY_LOW, false, mon10), 0);
+	assert_int_equal(
+		policy_due(&p, POLICY_NEXT_RESPONSE, CHANNEL_PHONE, PRIORITY_LOW, false, mon10), 0);
 }
 
 static void
@@ -197,8 +192,7 @@ test_apply(void **state)
 
 	(void)state;
 	/* a new public complaint without priority or dues gets both */
-	assert_int_equal(policy_apply(&p, &ev, &none),
-			 POLICY_FILLED_PRIORITY | POLICY_FILLED_DUE);
+	assert_int_equal(policy_apply(&p, &ev, &none), POLICY_FILLED_PRIORITY | POLICY_FILLED_DUE);
 	assert_true(ev.ticket.has_priority);
 	assert_int_equal(ev.ticket.priority, PRIORITY_URGENT);
 	assert_int_equal(ev.ticket.due_ms[SLA_FIRST_RESPONSE], ts + 5 * MIN_MS);
