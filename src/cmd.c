@@ -426,7 +426,7 @@ verb_sim_chatter(struct request *r)
 }
 
 static int
-verb_sim_hold(struct request *r)
+sim_button_verb(struct request *r, int (*act)(struct daemon *, const char *))
 {
 	const char *button = NULL;
 
@@ -434,19 +434,19 @@ verb_sim_hold(struct request *r)
 		return -EINVAL;
 	if (!button)
 		return fail(r, "button: required");
-	return sim_result(r, daemon_sim_hold(r->d, button), button);
+	return sim_result(r, act(r->d, button), button);
+}
+
+static int
+verb_sim_hold(struct request *r)
+{
+	return sim_button_verb(r, daemon_sim_hold);
 }
 
 static int
 verb_sim_release(struct request *r)
 {
-	const char *button = NULL;
-
-	if (arg_string(r, "button", &button) < 0)
-		return -EINVAL;
-	if (!button)
-		return fail(r, "button: required");
-	return sim_result(r, daemon_sim_release(r->d, button), button);
+	return sim_button_verb(r, daemon_sim_release);
 }
 
 static int
