@@ -177,18 +177,37 @@ check-systemd: all
 # copy of its committed seed corpus (tests/fuzz/corpus/<name>/).
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
-FUZZ_CFLAGS := -std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude \
-	-DTEAMBOARD_VERSION='"fuzz"' -DTEAMBOARD_BOARD_DIR='"board"' \
-	-DTEAMBOARD_MAPPING_DIR='"mappings"' $(PKG_CFLAGS)
-FUZZ_LIB_SRCS := $(filter-out src/daemon.c src/cmd.c src/payload.c src/runtime.c src/display.c,$(LIB_SRCS))
+FUZZ_DEFS := -std=c17 -g -O1 -D_GNU_SOURCE -Iinclude -DTEAMBOARD_VERSION='"fuzz"' \
+	-DTEAMBOARD_BOARD_DIR='"board"' -DTEAMBOARD_MAPPING_DIR='"mappings"' $(PKG_CFLAGS)
+FUZZ_CFLAGS := $(FUZZ_DEFS) -fsanitize=fuzzer,address,undefined
+# The library is compiled once for every target (instrumented, not linked
+# with libFuzzer's main); each target takes from it what it uses.
+FUZZ_OBJS := $(patsubst src/%.c,$(B)/fuzz/obj/%.o,$(LIB_SRCS)) $(B)/fuzz/obj/web_assets.o
+FUZZ_BINS := $(addprefix $(B)/fuzz/,$(FUZZ_TARGETS))
+
+$(B)/fuzz/obj/%.o: src/%.c
+	$(call msg,CC,$@)
+	@mkdir -p $(dir $@)
+	$(Q)clang $(FUZZ_DEFS) -fsanitize=fuzzer-no-link,address,undefined -MMD -MP -c -o $@ $<
+
+$(B)/fuzz/obj/web_assets.o: $(B)/gen/web_assets.c
+	$(call msg,CC,$@)
+	@mkdir -p $(dir $@)
+	$(Q)clang $(FUZZ_DEFS) -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
+
+$(B)/fuzz/libfuzz.a: $(FUZZ_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_BINS): $(B)/fuzz/%: tests/fuzz/fuzz_%.c $(B)/fuzz/libfuzz.a
+	$(call msg,LD,$@)
+	$(Q)clang $(FUZZ_CFLAGS) -o $@ $< $(B)/fuzz/libfuzz.a $(PKG_LIBS)
 
 fuzz: DEPS_SET = build fuzz
-fuzz: deps $(B)/gen/web_assets.c
-	@mkdir -p $(B)/fuzz
+fuzz: deps
+	$(MAKE) --no-print-directory -j $(LINT_JOBS) $(FUZZ_BINS)
 	$(Q)for t in $(FUZZ_TARGETS); do \
 		echo "  FUZZ     $$t ($(FUZZ_SECONDS) s)"; \
-		srcs="$(FUZZ_LIB_SRCS)"; [ $$t != cmd ] || srcs="$(LIB_SRCS) $(B)/gen/web_assets.c"; \
-		clang $(FUZZ_CFLAGS) -o $(B)/fuzz/$$t tests/fuzz/fuzz_$$t.c $$srcs $(PKG_LIBS) || exit 1; \
 		rm -rf $(B)/fuzz/corpus-$$t && mkdir -p $(B)/fuzz/corpus-$$t && \
 		cp tests/fuzz/corpus/$$t/* $(B)/fuzz/corpus-$$t/ && \
 		$(B)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=1024 \
