@@ -61,6 +61,10 @@ const char *mapping_name(const struct mapping *m);
 /* The MQTT topic filter the mapping subscribes. */
 const char *mapping_topic(const struct mapping *m);
 
+/* A non-empty MQTT topic filter (3.1.1 §4.7.1): '+' fills a whole level,
+ * '#' a whole last level. */
+bool mapping_filter_valid(const char *filter);
+
 /* MQTT topic filter matching ('+' one level, '#' the rest). */
 bool mapping_topic_matches(const char *filter, const char *topic);
 

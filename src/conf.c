@@ -698,26 +698,6 @@ split_list(const char *v, char items[][256], unsigned max, const char *what, cha
 	}
 }
 
-/* MQTT 3.1.1 §4.7.1: '+' fills a whole level, '#' a whole last level. */
-static bool
-topic_filter_valid(const char *t)
-{
-	const char *level = t;
-
-	for (;;) {
-		const char *slash = strchr(level, '/');
-		size_t len = slash ? (size_t)(slash - level) : strlen(level);
-
-		if (memchr(level, '+', len) && len != 1)
-			return false;
-		if (memchr(level, '#', len) && (len != 1 || slash))
-			return false;
-		if (!slash)
-			return true;
-		level = slash + 1;
-	}
-}
-
 static int
 set_topics(struct conf *c, const struct conf_key *k, const char *v, char *why, size_t why_size)
 {
@@ -731,7 +711,7 @@ set_topics(struct conf *c, const struct conf_key *k, const char *v, char *why, s
 	if (n < 0)
 		return n;
 	for (i = 0; i < n; i++) {
-		if (!topic_filter_valid(topics[i]))
+		if (!mapping_filter_valid(topics[i]))
 			return fail(why, why_size,
 				    "'%.64s' is not a valid topic filter ('+' and '#' must fill a "
 				    "whole level, '#' only at the end)",

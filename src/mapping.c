@@ -179,9 +179,8 @@ field_index(const char *name)
 
 /* --- topic filters ---------------------------------------------------------- */
 
-/* MQTT 3.1.1 §4.7.1: '+' fills a whole level, '#' a whole last level. */
-static bool
-topic_filter_valid(const char *t)
+bool
+mapping_filter_valid(const char *t)
 {
 	const char *level = t;
 
@@ -292,7 +291,7 @@ mapping_filters_overlap(const char *a, const char *b, char *example, size_t size
 
 	if (example && size)
 		example[0] = '\0';
-	if (!a || !b || !topic_filter_valid(a) || !topic_filter_valid(b))
+	if (!a || !b || !mapping_filter_valid(a) || !mapping_filter_valid(b))
 		return false;
 	for (;;) {
 		const char *na, *nb;
@@ -696,7 +695,7 @@ mapping_key(struct mapping *m, const char *key, const char *v, char *why, size_t
 	int i;
 
 	if (strcmp(key, "topic") == 0) {
-		if (strlen(v) >= sizeof(m->topic) || !topic_filter_valid(v) || strchr(v, ','))
+		if (strlen(v) >= sizeof(m->topic) || !mapping_filter_valid(v) || strchr(v, ','))
 			return fail(
 				why, ws,
 				"must be one MQTT topic filter ('+' and '#' fill a whole level, "
