@@ -7,6 +7,7 @@ the test relies on); everything started is stopped in tearDown.
 """
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -15,6 +16,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.request
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -56,6 +58,25 @@ def wait_for(cond, timeout=5.0, what="condition", interval=0.02):
         time.sleep(interval)
     raise AssertionError("timed out after %.1f s waiting for %s (last: %r)"
                          % (timeout * SLOW, what, last))
+
+
+def read_sim_trace(path):
+    """TEAMBOARD_SIM_TRACE lines: (mono_ns, role, 0|1); [] before the file exists."""
+    try:
+        with open(path) as f:
+            rows = [l.split() for l in f if l.strip()]
+    except FileNotFoundError:
+        return []
+    return [(int(ns), role, int(v)) for ns, role, v in rows]
+
+
+def events_total(http_port):
+    """The daemon's teamboard_events_total counters from /metrics, by result."""
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % http_port,
+                                timeout=10 * SLOW) as r:
+        text = r.read().decode()
+    return {m.group(1): int(m.group(2)) for m in
+            re.finditer(r'^teamboard_events_total\{result="(\w+)"\} (\d+)$', text, re.M)}
 
 
 def valgrind_fd_leaks(path):

@@ -11,22 +11,12 @@ import subprocess
 import time
 
 from tests.integration.harness import (BOARD, BUILD, ROOT, SLOW, BoardTest, Client, event,
-                                       wait_for)
+                                       wait_for, read_sim_trace)
 
 ERRORS = "teamboard/%s/errors" % BOARD
 HEALTH = "teamboard/%s/health" % BOARD
 STATUS = "teamboard/%s/status" % BOARD
 ACKS = "teamboard/%s/acks" % BOARD
-
-
-def read_trace(path):
-    """TEAMBOARD_SIM_TRACE lines: (mono_ns, role, 0|1)."""
-    try:
-        with open(path) as f:
-            rows = [l.split() for l in f if l.strip()]
-    except FileNotFoundError:
-        return []
-    return [(int(ns), role, int(v)) for ns, role, v in rows]
 
 
 def created(tid, prio="normal"):
@@ -201,7 +191,7 @@ class OutputsOnStop(BoardTest):
 
         def on_now():
             last = {}
-            for _, role, v in read_trace(self.trace):
+            for _, role, v in read_sim_trace(self.trace):
                 last[role] = v
             return last
         # Stop while the steady blue lamp is certainly on.
@@ -210,7 +200,7 @@ class OutputsOnStop(BoardTest):
         self.assertIn("lamp.blue", lit)
         self.assertEqual(self.daemon.stop(signal.SIGTERM), 0)
         last = on_now()
-        seen = {r for _, r, _ in read_trace(self.trace) if not r.startswith("button.")}
+        seen = {r for _, r, _ in read_sim_trace(self.trace) if not r.startswith("button.")}
         self.assertTrue({"lamp.red", "lamp.amber", "lamp.blue", "buzzer"} <= seen, seen)
         self.assertEqual({r: v for r, v in last.items() if not r.startswith("button.")},
                          {r: 0 for r in seen}, "every output off after SIGTERM")

@@ -11,11 +11,10 @@ import tempfile
 import shutil
 import time
 import unittest
-import urllib.request
 from datetime import datetime, timezone
 
-from tests.integration.harness import (BOARD, CTL, DAEMON, ROOT, SLOW, WRAP, BoardTest,
-                                       event, free_port, wait_for)
+from tests.integration.harness import (BOARD, CTL, DAEMON, ROOT, WRAP, BoardTest,
+                                       event, free_port, wait_for, events_total)
 
 ERRORS = "teamboard/%s/errors" % BOARD
 SAMPLES = os.path.join(ROOT, "tests", "mapping")
@@ -206,11 +205,7 @@ class Redelivery(BoardTest):
         self.wait_connected()
 
     def metrics(self):
-        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.http_port,
-                                    timeout=10 * SLOW) as r:
-            text = r.read().decode()
-        return {m.group(1): int(m.group(2)) for m in
-                re.finditer(r'^teamboard_events_total\{result="(\w+)"\} (\d+)$', text, re.M)}
+        return events_total(self.http_port)
 
     def test_the_same_webhook_twice_is_one_event(self):
         p = zendesk("created.json", ticket_id="3001")

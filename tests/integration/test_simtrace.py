@@ -4,16 +4,7 @@ import os
 import signal
 import time
 
-from tests.integration.harness import BoardTest, event, wait_for
-
-
-def read_trace(path):
-    try:
-        with open(path) as f:
-            rows = [l.split() for l in f if l.strip()]
-    except FileNotFoundError:
-        return []
-    return [(int(ns), role, int(v)) for ns, role, v in rows]
+from tests.integration.harness import BoardTest, event, read_sim_trace, wait_for
 
 
 class SimTrace(BoardTest):
@@ -41,24 +32,24 @@ class SimTrace(BoardTest):
 
     def test_transitions_edges_and_all_off_at_exit(self):
         # The start-up lamp test turned red on, then off.
-        wait_for(lambda: ("lamp.red", 0) in [(r, v) for _, r, v in read_trace(self.trace)], 5,
+        wait_for(lambda: ("lamp.red", 0) in [(r, v) for _, r, v in read_sim_trace(self.trace)], 5,
                  "lamp test in the trace")
         before_ns = time.monotonic_ns()
         self.send(event("incident.opened", incident={"id": "INC-1", "title": "Payments down"}))
         # One monotonic clock: the transition is stamped after the publish
         # (the lamp test also lit blue, before).
-        rows = wait_for(lambda: [x for x in read_trace(self.trace)
+        rows = wait_for(lambda: [x for x in read_sim_trace(self.trace)
                                  if x[1:] == ("lamp.blue", 1) and x[0] > before_ns],
                         5, "blue on in the trace")
         self.assertLess(rows[0][0] - before_ns, 5 * 10**9)
 
         self.press("ack1")
-        wait_for(lambda: [(r, v) for _, r, v in read_trace(self.trace)
+        wait_for(lambda: [(r, v) for _, r, v in read_sim_trace(self.trace)
                           if r == "button.ack1"] == [("button.ack1", 1), ("button.ack1", 0)],
                  5, "press and release of ack1 in the trace")
 
         self.assertEqual(self.daemon.stop(signal.SIGTERM), 0)
-        rows = read_trace(self.trace)
+        rows = read_sim_trace(self.trace)
         stamps = [ns for ns, _, _ in rows]
         self.assertEqual(stamps, sorted(stamps), "trace lines in time order")
         last = {}

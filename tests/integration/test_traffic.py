@@ -17,11 +17,10 @@ import sys
 import tempfile
 import time
 import unittest
-import urllib.request
 from datetime import datetime, timedelta, timezone
 
 from tests.integration.harness import (BOARD, CTL, ROOT, SLOW, BoardTest, free_port, iso,
-                                       wait_for)
+                                       wait_for, events_total)
 
 TRAFFIC = os.path.join(ROOT, "tools", "traffic")
 MONDAY = "2026-11-23T00:00:00Z"
@@ -420,13 +419,7 @@ class FedBoard(BoardTest):
         self.wait_connected()
 
     def metrics(self):
-        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.http_port,
-                                    timeout=10 * SLOW) as r:
-            text = r.read().decode()
-        out = {}
-        for m in re.finditer(r'^teamboard_events_total\{result="(\w+)"\} (\d+)$', text, re.M):
-            out[m.group(1)] = int(m.group(2))
-        return out
+        return events_total(self.http_port)
 
     def errors(self):
         return self.client.on("teamboard/%s/errors" % BOARD)
