@@ -6,9 +6,11 @@
  * their next deadline; each ticket knows its heap index, so updates are
  * O(log n) and alerts_next_deadline() is O(1). The heap's capacity is kept
  * >= the number of tickets, so only creating a ticket can allocate it.
- * A ticket's strings share one allocation (offsets into a blob whose first
- * byte is NUL, so clearing a string never allocates); this keeps ~100k open
- * tickets small. Lamp and buzzer counts are kept incrementally: every change
+ * A ticket is one allocation, its strings packed after its fixed part
+ * (clearing a string never allocates); this keeps ~100k open tickets small.
+ * Changing a string reallocates the ticket: ticket_set_strs() moves its hash
+ * slot and heap entry along, and every function that may move it takes a
+ * `struct ticket **`. Lamp and buzzer counts are kept incrementally: every change
  * to a ticket is bracketed by touch_begin()/touch_end(), which subtract and
  * re-add its contribution, fix its heap position and emit effects.
  *
@@ -103,11 +105,12 @@ static const size_t str_max[STR_COUNT] = {
 	[STR_ACKED_BY] = EVENT_NAME_MAX,
 };
 
+_Static_assert(CHANNEL_COUNT <= 16 && PRIORITY_COUNT <= 4 && SLA_KIND_COUNT == 2 && STR_COUNT <= 8,
+	       "struct ticket's bit-fields are too narrow");
+
+/* 100 000 open tickets must fit a Pi Zero (issue 7), so a ticket is one
+ * allocation: the fixed part, then its strings. Flags are bit-fields. */
 struct ticket {
-	char *str; /* blob; str[0] == '\0' */
-	uint16_t str_off[STR_COUNT];
-	uint32_t hash;
-	uint32_t heap_idx; /* NO_INDEX: nothing pending */
 	int64_t created_ms, last_ts_ms;
 	int64_t due_ms[SLA_KIND_COUNT];     /* backend's; 0: none */
 	int64_t shift_usec[SLA_KIND_COUNT]; /* paused time added to due */
@@ -118,12 +121,18 @@ struct ticket {
 	int64_t raised_usec, acked_usec;
 	uint64_t deadline_usec;
 	int64_t raised_ms, acked_at_ms;
-	uint8_t channel, priority, kind, state;
-	uint8_t level[SLA_KIND_COUNT]; /* enum level reached, board or backend */
-	bool public, responded, paused, escalated;
-	bool due_policy; /* dues from the board's SLA policy, not the backend */
-	bool backend_warning[SLA_KIND_COUNT];
-	bool backend_breached[SLA_KIND_COUNT];
+	uint32_t heap_idx; /* NO_INDEX: nothing pending */
+	unsigned channel : 4, priority : 2, kind : 2, state : 2;
+	/* enum level reached per SLA, board or backend: level_of() */
+	unsigned level : 2 * SLA_KIND_COUNT;
+	unsigned backend_warning : SLA_KIND_COUNT; /* bit per SLA: backend said so */
+	unsigned backend_breached : SLA_KIND_COUNT;
+	unsigned str_set : STR_COUNT; /* bit per enum tstr: non-empty, in str */
+	bool public : 1, responded : 1, paused : 1, escalated : 1;
+	bool due_policy : 1; /* dues from the board's SLA policy, not the backend */
+	/* The non-empty strings in enum tstr order, each NUL-terminated. The
+	 * allocation may be longer (a cleared string leaves slack). */
+	char str[];
 };
 
 struct tomb {
@@ -166,10 +175,10 @@ struct alerts {
 
 /* One change to one ticket, from touch_begin() to touch_end(). */
 struct touch {
-	struct ticket before;
 	bool created, strings;
 	enum sound sound;
 	bool escalate;
+	struct ticket before; /* without its strings */
 };
 
 /* ---- small helpers ---- */
@@ -269,7 +278,72 @@ hash_id(const char *s, size_t max)
 static const char *
 tstr(const struct ticket *t, enum tstr i)
 {
-	return t->str + t->str_off[i];
+	const char *p = t->str;
+
+	if (!(t->str_set & (1u << i)))
+		return "";
+	for (int j = 0; j < (int)i; j++)
+		if (t->str_set & (1u << j))
+			p += strlen(p) + 1;
+	return p;
+}
+
+/* Bytes of t->str in use. */
+static size_t
+str_used(const struct ticket *t)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < STR_COUNT; i++)
+		if (t->str_set & (1u << i))
+			n += strlen(t->str + n) + 1;
+	return n;
+}
+
+/* Empties string i in place: never allocates, never moves the ticket. */
+static void
+str_clear(struct ticket *t, enum tstr i)
+{
+	char *p;
+	size_t len, used;
+
+	if (!(t->str_set & (1u << i)))
+		return;
+	used = str_used(t);
+	p = t->str + (tstr(t, i) - t->str);
+	len = strlen(p) + 1;
+	memmove(p, p + len, used - (size_t)(p - t->str) - len);
+	t->str_set &= ~(1u << i);
+}
+
+static enum level
+level_of(const struct ticket *t, int s)
+{
+	return (enum level)((t->level >> (2 * s)) & 3u);
+}
+
+static void
+level_set(struct ticket *t, int s, enum level l)
+{
+	t->level = (t->level & ~(3u << (2 * s))) | ((unsigned)l << (2 * s));
+}
+
+static bool
+backend_warning(const struct ticket *t, int s)
+{
+	return t->backend_warning & (1u << s);
+}
+
+static bool
+backend_breached(const struct ticket *t, int s)
+{
+	return t->backend_breached & (1u << s);
+}
+
+static unsigned
+bit_set(unsigned mask, int s, bool on)
+{
+	return on ? mask | (1u << s) : mask & ~(1u << s);
 }
 
 /* True if the stored string equals s as it would be stored. */
@@ -281,50 +355,45 @@ str_same(const char *cur, const char *s, size_t max)
 	return strlen(cur) == len && memcmp(cur, s, len) == 0;
 }
 
-/* Rebuilds the blob; v[i] NULL keeps string i. v may point into the old
- * blob. Returns 1 if changed, 0 if not, -ENOMEM (nothing changed). */
-static int
-ticket_set_strs(struct ticket *t, const char *v[STR_COUNT])
+/* A new ticket with old's fixed part (zeroes if old is NULL) and the
+ * strings of old, replaced by v[i] where v[i] is not NULL. v may point into
+ * old's strings. NULL when out of memory. */
+static struct ticket *
+ticket_build(const struct ticket *old, const char *v[STR_COUNT])
 {
 	const char *val[STR_COUNT];
-	size_t len[STR_COUNT], total = 1, pos = 1;
-	bool differ = t->str == NULL;
-	char *blob;
+	size_t len[STR_COUNT], total = 0, pos = 0;
+	struct ticket *t;
 
 	for (int i = 0; i < STR_COUNT; i++) {
-		val[i] = v[i] ? v[i] : (t->str ? tstr(t, i) : "");
+		val[i] = v[i] ? v[i] : old ? tstr(old, i) : "";
 		len[i] = strnlen(val[i], str_max[i] - 1);
 		total += len[i] ? len[i] + 1 : 0;
-		if (t->str && v[i] && !str_same(tstr(t, i), v[i], str_max[i]))
-			differ = true;
 	}
-	if (!differ)
-		return 0;
-	blob = malloc(total);
-	if (!blob)
-		return -ENOMEM;
-	blob[0] = '\0';
+	/* touch_begin() copies the whole struct, padding included. */
+	total += offsetof(struct ticket, str);
+	t = malloc(total > sizeof(*t) ? total : sizeof(*t));
+	if (!t)
+		return NULL;
+	if (old)
+		memcpy(t, old, offsetof(struct ticket, str));
+	else
+		memset(t, 0, sizeof(*t));
+	t->str_set = 0;
 	for (int i = 0; i < STR_COUNT; i++) {
-		if (!len[i]) {
-			t->str_off[i] = 0;
+		if (!len[i])
 			continue;
-		}
-		memcpy(blob + pos, val[i], len[i]);
-		blob[pos + len[i]] = '\0';
-		t->str_off[i] = (uint16_t)pos;
+		memcpy(t->str + pos, val[i], len[i]);
+		t->str[pos + len[i]] = '\0';
+		t->str_set |= 1u << i;
 		pos += len[i] + 1;
 	}
-	free(t->str);
-	t->str = blob;
-	return 1;
+	return t;
 }
 
 static void
 ticket_free(struct ticket *t)
 {
-	if (!t)
-		return;
-	free(t->str);
 	free(t);
 }
 
@@ -363,9 +432,9 @@ clock_level(const struct alerts *a, const struct ticket *t, int s, int64_t ref)
 static enum level
 backend_level(const struct ticket *t, int s)
 {
-	if (t->backend_breached[s])
+	if (backend_breached(t, s))
 		return LEVEL_BREACHED;
-	return t->backend_warning[s] ? LEVEL_WARNING : LEVEL_NONE;
+	return backend_warning(t, s) ? LEVEL_WARNING : LEVEL_NONE;
 }
 
 static uint64_t
@@ -377,9 +446,9 @@ ticket_deadline(const struct alerts *a, const struct ticket *t)
 	for (int s = 0; s < SLA_KIND_COUNT && !t->paused; s++) {
 		if (!sla_running(t, s))
 			continue;
-		if (t->level[s] < LEVEL_BREACHED && deadline_of(t->due_usec[s]) < d)
+		if (level_of(t, s) < LEVEL_BREACHED && deadline_of(t->due_usec[s]) < d)
 			d = deadline_of(t->due_usec[s]);
-		if (t->level[s] < LEVEL_WARNING && warn_before_usec(a, t, s, &before) &&
+		if (level_of(t, s) < LEVEL_WARNING && warn_before_usec(a, t, s, &before) &&
 		    deadline_of(t->due_usec[s] - before) < d)
 			d = deadline_of(t->due_usec[s] - before);
 	}
@@ -405,6 +474,14 @@ slot_of(const struct alerts *a, uint32_t h)
 	return h & (a->nslots - 1);
 }
 
+/* Not stored: 4 bytes a ticket cost more than hashing a short id again when
+ * the table grows or shifts. */
+static uint32_t
+ticket_hash(const struct ticket *t)
+{
+	return hash_id(tstr(t, STR_ID), TICKET_ID_MAX - 1);
+}
+
 static struct ticket *
 tickets_find(const struct alerts *a, const char *id)
 {
@@ -417,7 +494,7 @@ tickets_find(const struct alerts *a, const char *id)
 
 		if (!t)
 			return NULL;
-		if (t->hash == h && str_same(tstr(t, STR_ID), id, TICKET_ID_MAX))
+		if (str_same(tstr(t, STR_ID), id, TICKET_ID_MAX))
 			return t;
 	}
 }
@@ -425,7 +502,7 @@ tickets_find(const struct alerts *a, const char *id)
 static void
 slots_put(struct ticket **slots, size_t nslots, struct ticket *t)
 {
-	size_t i = t->hash & (nslots - 1);
+	size_t i = ticket_hash(t) & (nslots - 1);
 
 	while (slots[i])
 		i = (i + 1) & (nslots - 1);
@@ -466,13 +543,13 @@ tickets_reserve(struct alerts *a)
 static void
 tickets_remove(struct alerts *a, struct ticket *t)
 {
-	size_t mask = a->nslots - 1, i = slot_of(a, t->hash);
+	size_t mask = a->nslots - 1, i = slot_of(a, ticket_hash(t));
 
 	while (a->slots[i] != t)
 		i = (i + 1) & mask;
 	/* Backward-shift deletion keeps probe chains intact without markers. */
 	for (size_t j = (i + 1) & mask; a->slots[j]; j = (j + 1) & mask) {
-		size_t home = slot_of(a, a->slots[j]->hash);
+		size_t home = slot_of(a, ticket_hash(a->slots[j]));
 
 		if (((j - home) & mask) >= ((j - i) & mask)) {
 			a->slots[i] = a->slots[j];
@@ -481,6 +558,35 @@ tickets_remove(struct alerts *a, struct ticket *t)
 	}
 	a->slots[i] = NULL;
 	a->n--;
+}
+
+/* Rebuilds the ticket with strings v (v[i] NULL keeps string i; v may
+ * point into the ticket). The ticket moves: its hash slot and heap entry
+ * follow, and *tp is updated. Returns 1 if changed, 0 if not, -ENOMEM
+ * (nothing changed). */
+static int
+ticket_set_strs(struct alerts *a, struct ticket **tp, const char *v[STR_COUNT])
+{
+	struct ticket *old = *tp, *t;
+	size_t mask = a->nslots - 1, i;
+	bool differ = false;
+
+	for (int k = 0; k < STR_COUNT; k++)
+		if (v[k] && !str_same(tstr(old, k), v[k], str_max[k]))
+			differ = true;
+	if (!differ)
+		return 0;
+	t = ticket_build(old, v);
+	if (!t)
+		return -ENOMEM;
+	for (i = slot_of(a, ticket_hash(old)); a->slots[i] != old; i = (i + 1) & mask)
+		;
+	a->slots[i] = t;
+	if (t->heap_idx != NO_INDEX)
+		a->heap[t->heap_idx] = t;
+	ticket_free(old);
+	*tp = t;
+	return 1;
 }
 
 /* ---- heap ---- */
@@ -776,8 +882,8 @@ fill_snapshot(const struct ticket *t, struct ticket_snapshot *out)
 				out->paused_left_ms[s] =
 					(t->due_usec[s] - (int64_t)t->paused_usec) / 1000;
 		}
-		out->backend_warning[s] = t->backend_warning[s];
-		out->backend_breached[s] = t->backend_breached[s];
+		out->backend_warning[s] = backend_warning(t, s);
+		out->backend_breached[s] = backend_breached(t, s);
 	}
 	out->kind = t->kind;
 	out->state = t->state;
@@ -791,7 +897,8 @@ fill_snapshot(const struct ticket *t, struct ticket_snapshot *out)
 static bool
 ticket_same(const struct ticket *x, const struct ticket *y)
 {
-	if (memcmp(x->str_off, y->str_off, sizeof(x->str_off)) != 0)
+	if (x->str_set != y->str_set || x->level != y->level ||
+	    x->backend_warning != y->backend_warning || x->backend_breached != y->backend_breached)
 		return false;
 	if (x->created_ms != y->created_ms || x->paused_usec != y->paused_usec ||
 	    x->raised_usec != y->raised_usec || x->acked_usec != y->acked_usec ||
@@ -803,9 +910,7 @@ ticket_same(const struct ticket *x, const struct ticket *y)
 		return false;
 	for (int s = 0; s < SLA_KIND_COUNT; s++)
 		if (x->due_ms[s] != y->due_ms[s] || x->shift_usec[s] != y->shift_usec[s] ||
-		    x->due_usec[s] != y->due_usec[s] || x->level[s] != y->level[s] ||
-		    x->backend_warning[s] != y->backend_warning[s] ||
-		    x->backend_breached[s] != y->backend_breached[s])
+		    x->due_usec[s] != y->due_usec[s])
 			return false;
 	return true;
 }
@@ -898,19 +1003,20 @@ sound_for(const struct alerts *a, const struct ticket *t)
 }
 
 /* Sets the raising event's id; board-raised alerts carry "". Falls back to
- * "" when memory is short: the alert matters more than its provenance. */
+ * "" when memory is short: the alert matters more than its provenance.
+ * May move the ticket (*tp). */
 static void
-set_event_id(struct ticket *t, struct touch *tc, const char *event_id)
+set_event_id(struct alerts *a, struct ticket **tp, struct touch *tc, const char *event_id)
 {
 	const char *v[STR_COUNT] = { 0 };
 
 	if (!event_id || !event_id[0]) {
-		t->str_off[STR_EVENT_ID] = 0;
+		str_clear(*tp, STR_EVENT_ID);
 		return;
 	}
 	v[STR_EVENT_ID] = event_id;
-	if (ticket_set_strs(t, v) < 0)
-		t->str_off[STR_EVENT_ID] = 0;
+	if (ticket_set_strs(a, tp, v) < 0)
+		str_clear(*tp, STR_EVENT_ID);
 	else
 		tc->strings = true;
 }
@@ -921,47 +1027,53 @@ make_unacked(struct ticket *t, const struct alerts_now *now)
 	t->state = ALERT_UNACKED;
 	t->raised_usec = mono_i64(now);
 	t->raised_ms = now->wall_ms;
-	t->str_off[STR_ACKED_BY] = 0;
+	str_clear(t, STR_ACKED_BY);
 	t->acked_at_ms = 0;
 	t->acked_usec = 0;
 	t->escalated = false;
 }
 
+/* The raise_*() functions may move the ticket (*tp). */
 static void
-raise_new(struct alerts *a, struct ticket *t, struct touch *tc, const struct alerts_now *now,
+raise_new(struct alerts *a, struct ticket **tp, struct touch *tc, const struct alerts_now *now,
 	  const char *event_id)
 {
+	struct ticket *t = *tp;
+
 	if (t->kind < ALERT_NEW)
 		t->kind = ALERT_NEW;
 	if (t->state != ALERT_UNACKED)
 		make_unacked(t, now);
-	set_event_id(t, tc, event_id);
-	tc->sound = sound_for(a, t);
+	set_event_id(a, tp, tc, event_id);
+	tc->sound = sound_for(a, *tp);
 }
 
 static void
-raise_warning(struct alerts *a, struct ticket *t, struct touch *tc, const struct alerts_now *now,
+raise_warning(struct alerts *a, struct ticket **tp, struct touch *tc, const struct alerts_now *now,
 	      const char *event_id)
 {
-	if (t->kind < ALERT_WARNING) {
-		t->kind = ALERT_WARNING;
-		set_event_id(t, tc, event_id);
+	if ((*tp)->kind < ALERT_WARNING) {
+		(*tp)->kind = ALERT_WARNING;
+		set_event_id(a, tp, tc, event_id);
 	}
-	if (t->state == ALERT_CLEARED) {
-		make_unacked(t, now);
-		set_event_id(t, tc, event_id);
+	if ((*tp)->state == ALERT_CLEARED) {
+		make_unacked(*tp, now);
+		set_event_id(a, tp, tc, event_id);
 	}
-	if (t->kind == ALERT_WARNING && t->state == ALERT_UNACKED)
-		tc->sound = sound_for(a, t);
+	if ((*tp)->kind == ALERT_WARNING && (*tp)->state == ALERT_UNACKED)
+		tc->sound = sound_for(a, *tp);
 }
 
 static void
-raise_breach(struct ticket *t, struct touch *tc, const struct alerts_now *now, const char *event_id)
+raise_breach(struct alerts *a, struct ticket **tp, struct touch *tc, const struct alerts_now *now,
+	     const char *event_id)
 {
+	struct ticket *t = *tp;
+
 	if (t->kind != ALERT_BREACHED || t->state != ALERT_UNACKED)
 		make_unacked(t, now);
 	t->kind = ALERT_BREACHED;
-	set_event_id(t, tc, event_id);
+	set_event_id(a, tp, tc, event_id);
 	/* The repeating alarm comes from the view; no one-shot on top. */
 	tc->sound = SOUND_NONE;
 }
@@ -972,18 +1084,20 @@ clear_alert(struct ticket *t)
 	t->kind = ALERT_NONE;
 	t->state = ALERT_CLEARED;
 	t->escalated = false;
-	t->str_off[STR_ACKED_BY] = 0;
-	t->str_off[STR_EVENT_ID] = 0;
+	str_clear(t, STR_ACKED_BY);
+	str_clear(t, STR_EVENT_ID);
 	t->acked_at_ms = 0;
 	t->acked_usec = 0;
 }
 
 /* Raises what the board's clock and the alert timers say is due at now.
- * Afterwards every remaining deadline of the ticket lies after now. */
+ * Afterwards every remaining deadline of the ticket lies after now. May
+ * move the ticket (*tp). */
 static void
-run_clock(struct alerts *a, struct ticket *t, struct touch *tc, const struct alerts_now *now)
+run_clock(struct alerts *a, struct ticket **tp, struct touch *tc, const struct alerts_now *now)
 {
 	int64_t mono = mono_i64(now);
+	struct ticket *t = *tp;
 
 	for (int s = 0; s < SLA_KIND_COUNT && !t->paused; s++) {
 		enum level l;
@@ -991,18 +1105,19 @@ run_clock(struct alerts *a, struct ticket *t, struct touch *tc, const struct ale
 		if (!sla_running(t, s))
 			continue;
 		l = clock_level(a, t, s, mono);
-		if (l == LEVEL_BREACHED && t->level[s] < LEVEL_BREACHED) {
-			t->level[s] = LEVEL_BREACHED;
-			raise_breach(t, tc, now, "");
-		} else if (l == LEVEL_WARNING && t->level[s] < LEVEL_WARNING) {
-			t->level[s] = LEVEL_WARNING;
-			raise_warning(a, t, tc, now, "");
+		if (l == LEVEL_BREACHED && level_of(t, s) < LEVEL_BREACHED) {
+			level_set(t, s, LEVEL_BREACHED);
+			raise_breach(a, tp, tc, now, "");
+		} else if (l == LEVEL_WARNING && level_of(t, s) < LEVEL_WARNING) {
+			level_set(t, s, LEVEL_WARNING);
+			raise_warning(a, tp, tc, now, "");
 		}
+		t = *tp;
 	}
 	if (t->state == ALERT_ACKED && a->cfg.ack_timeout_usec &&
 	    now->mono_usec >= after(t->acked_usec, a->cfg.ack_timeout_usec)) {
 		make_unacked(t, now);
-		t->str_off[STR_EVENT_ID] = 0;
+		str_clear(t, STR_EVENT_ID);
 		tc->sound = sound_for(a, t);
 	}
 	if (t->state == ALERT_UNACKED && t->kind == ALERT_BREACHED && !t->escalated &&
@@ -1031,11 +1146,11 @@ reevaluate_down(struct alerts *a, struct ticket *t, const bool moved[SLA_KIND_CO
 		l = clock_level(a, t, s, ref);
 		if (backend_level(t, s) > l)
 			l = backend_level(t, s);
-		if (l < t->level[s])
-			t->level[s] = l;
+		if (l < level_of(t, s))
+			level_set(t, s, l);
 	}
 	for (int s = 0; s < SLA_KIND_COUNT; s++) {
-		enum level l = sla_running(t, s) ? t->level[s] : LEVEL_NONE;
+		enum level l = sla_running(t, s) ? level_of(t, s) : LEVEL_NONE;
 
 		if (backend_level(t, s) > l)
 			l = backend_level(t, s);
@@ -1084,15 +1199,16 @@ validate_event(const struct event *ev)
 }
 
 /* Copies the fields the event carries. Returns true if the priority rose
- * to urgent. */
+ * to urgent. May move the ticket (*tp). */
 static bool
-apply_fields(struct alerts *a, struct ticket *t, struct touch *tc, const struct event *ev,
+apply_fields(struct alerts *a, struct ticket **tp, struct touch *tc, const struct event *ev,
 	     const struct alerts_now *now)
 {
 	const struct event_ticket *et = &ev->ticket;
 	const char *v[STR_COUNT] = { 0 };
 	bool moved[SLA_KIND_COUNT] = { false }, any_moved = false;
-	enum priority old = t->priority;
+	struct ticket *t;
+	enum priority old = (*tp)->priority;
 	int r;
 
 	if (et->has_subject)
@@ -1103,9 +1219,10 @@ apply_fields(struct alerts *a, struct ticket *t, struct touch *tc, const struct 
 		v[STR_QUEUE] = et->queue;
 	if (ev->type == EVENT_TICKET_ASSIGNED)
 		v[STR_ASSIGNEE] = ev->agent;
-	r = ticket_set_strs(t, v);
+	r = ticket_set_strs(a, tp, v);
 	if (r > 0)
 		tc->strings = true;
+	t = *tp;
 	if (et->has_channel)
 		t->channel = et->channel;
 	if (et->has_priority)
@@ -1123,9 +1240,9 @@ apply_fields(struct alerts *a, struct ticket *t, struct touch *tc, const struct 
 			 * next-response SLA: its clock runs again. Its warning
 			 * moment still counts from the ticket's creation. */
 			t->responded = false;
-			t->level[s] = LEVEL_NONE;
-			t->backend_warning[s] = false;
-			t->backend_breached[s] = false;
+			level_set(t, s, LEVEL_NONE);
+			t->backend_warning = bit_set(t->backend_warning, s, false);
+			t->backend_breached = bit_set(t->backend_breached, s, false);
 		}
 		t->due_ms[s] = et->due_ms[s];
 		t->shift_usec[s] = 0;
@@ -1153,18 +1270,12 @@ ticket_create(struct alerts *a, const struct event *ev, int *err)
 	*err = tickets_reserve(a);
 	if (*err < 0)
 		return NULL;
-	t = calloc(1, sizeof(*t));
+	v[STR_ID] = ev->ticket.id;
+	t = ticket_build(NULL, v);
 	if (!t) {
 		*err = -ENOMEM;
 		return NULL;
 	}
-	v[STR_ID] = ev->ticket.id;
-	if (ticket_set_strs(t, v) < 0) {
-		free(t);
-		*err = -ENOMEM;
-		return NULL;
-	}
-	t->hash = hash_id(tstr(t, STR_ID), TICKET_ID_MAX - 1);
 	t->heap_idx = NO_INDEX;
 	t->deadline_usec = UINT64_MAX;
 	t->channel = CHANNEL_OTHER;
@@ -1235,35 +1346,35 @@ apply_ticket_event(struct alerts *a, const struct event *ev, const struct alerts
 	urgent = false;
 	if (created || ev->type == EVENT_TICKET_CREATED || ev->type == EVENT_TICKET_UPDATED ||
 	    ev->type == EVENT_TICKET_ASSIGNED)
-		urgent = apply_fields(a, t, &tc, ev, now);
+		urgent = apply_fields(a, &t, &tc, ev, now);
 	if (created || (urgent && t->state != ALERT_UNACKED)) {
-		raise_new(a, t, &tc, now, ev->id);
+		raise_new(a, &t, &tc, now, ev->id);
 	} else if (urgent) {
 		/* Already flashing: sound again, but keep its age. */
-		set_event_id(t, &tc, ev->id);
+		set_event_id(a, &t, &tc, ev->id);
 		tc.sound = sound_for(a, t);
 	}
 	switch (ev->type) {
 	case EVENT_TICKET_REPLIED:
 		t->responded = true;
-		if (t->level[SLA_RESOLUTION] != LEVEL_BREACHED)
+		if (level_of(t, SLA_RESOLUTION) != LEVEL_BREACHED)
 			clear_alert(t);
 		else if (t->kind != ALERT_BREACHED)
-			raise_breach(t, &tc, now, ev->id);
+			raise_breach(a, &t, &tc, now, ev->id);
 		break;
 	case EVENT_SLA_WARNING:
 	case EVENT_SLA_BREACHED:
 		if (ev->type == EVENT_SLA_WARNING) {
-			t->backend_warning[s] = true;
-			if (t->level[s] < LEVEL_WARNING) {
-				t->level[s] = LEVEL_WARNING;
-				raise_warning(a, t, &tc, now, ev->id);
+			t->backend_warning = bit_set(t->backend_warning, s, true);
+			if (level_of(t, s) < LEVEL_WARNING) {
+				level_set(t, s, LEVEL_WARNING);
+				raise_warning(a, &t, &tc, now, ev->id);
 			}
 		} else {
-			t->backend_breached[s] = true;
-			if (t->level[s] < LEVEL_BREACHED) {
-				t->level[s] = LEVEL_BREACHED;
-				raise_breach(t, &tc, now, ev->id);
+			t->backend_breached = bit_set(t->backend_breached, s, true);
+			if (level_of(t, s) < LEVEL_BREACHED) {
+				level_set(t, s, LEVEL_BREACHED);
+				raise_breach(a, &t, &tc, now, ev->id);
 			}
 		}
 		break;
@@ -1290,7 +1401,7 @@ apply_ticket_event(struct alerts *a, const struct event *ev, const struct alerts
 	default:
 		break;
 	}
-	run_clock(a, t, &tc, now);
+	run_clock(a, &t, &tc, now);
 	touch_end(a, t, &tc, now);
 	return 0;
 }
@@ -1481,9 +1592,6 @@ alerts_restore(struct alerts *a, const struct ticket_snapshot *snap, const struc
 	r = tickets_reserve(a);
 	if (r < 0)
 		return r;
-	t = calloc(1, sizeof(*t));
-	if (!t)
-		return -ENOMEM;
 	v[STR_ID] = snap->id;
 	v[STR_SUBJECT] = snap->subject;
 	v[STR_CUSTOMER] = snap->customer;
@@ -1491,12 +1599,10 @@ alerts_restore(struct alerts *a, const struct ticket_snapshot *snap, const struc
 	v[STR_ASSIGNEE] = snap->assignee;
 	v[STR_EVENT_ID] = snap->event_id;
 	v[STR_ACKED_BY] = snap->state == ALERT_ACKED ? snap->acked_by : "";
-	if (ticket_set_strs(t, v) < 0) {
-		free(t);
+	t = ticket_build(NULL, v);
+	if (!t)
 		return -ENOMEM;
-	}
 	mono = mono_i64(now);
-	t->hash = hash_id(tstr(t, STR_ID), TICKET_ID_MAX - 1);
 	t->heap_idx = NO_INDEX;
 	t->deadline_usec = UINT64_MAX;
 	t->channel = snap->channel;
@@ -1524,8 +1630,8 @@ alerts_restore(struct alerts *a, const struct ticket_snapshot *snap, const struc
 								      : LEVEL_NONE;
 		enum level l, handled;
 
-		t->backend_warning[s] = snap->backend_warning[s];
-		t->backend_breached[s] = snap->backend_breached[s];
+		t->backend_warning = bit_set(t->backend_warning, s, snap->backend_warning[s]);
+		t->backend_breached = bit_set(t->backend_breached, s, snap->backend_breached[s]);
 		t->due_ms[s] = snap->due_ms[s];
 		if (!t->due_ms[s])
 			continue;
@@ -1540,11 +1646,11 @@ alerts_restore(struct alerts *a, const struct ticket_snapshot *snap, const struc
 		handled = t->paused ? l : clock_level(a, t, s, mono_of_wall(now, snap->last_ts_ms));
 		if (kind_level > handled)
 			handled = kind_level;
-		t->level[s] = l < handled ? l : handled;
+		level_set(t, s, l < handled ? l : handled);
 	}
 	for (int s = 0; s < SLA_KIND_COUNT; s++)
-		if (backend_level(t, s) > t->level[s])
-			t->level[s] = backend_level(t, s);
+		if (backend_level(t, s) > level_of(t, s))
+			level_set(t, s, backend_level(t, s));
 	slots_put(a->slots, a->nslots, t);
 	a->n++;
 	counts_account(a, t, +1);
@@ -1615,7 +1721,7 @@ alerts_tick(struct alerts *a, const struct alerts_now *now)
 		struct touch tc;
 
 		touch_begin(a, t, &tc);
-		run_clock(a, t, &tc, now);
+		run_clock(a, &t, &tc, now);
 		touch_end(a, t, &tc, now);
 	}
 	op_end(a, now);
@@ -1667,13 +1773,23 @@ ticket_cmp(const struct ticket *x, const struct ticket *y, int64_t mono)
 	return strcmp(tstr(x, STR_ID), tstr(y, STR_ID));
 }
 
-static int
-ticket_qsort_cmp(const void *p, const void *q, void *ctx)
-{
-	const struct ticket *const *x = p, *const *y = q;
-	const int64_t *mono = ctx;
+/* Listings hold hash slot indices, not ticket pointers: a callback may
+ * call alerts_ack(), which moves the ticket but not its slot. */
+struct order {
+	const struct alerts *a;
+	int64_t mono;
+};
 
-	return ticket_cmp(*x, *y, *mono);
+static int
+slot_cmp(const struct order *o, uint32_t x, uint32_t y)
+{
+	return ticket_cmp(o->a->slots[x], o->a->slots[y], o->mono);
+}
+
+static int
+slot_qsort_cmp(const void *p, const void *q, void *ctx)
+{
+	return slot_cmp(ctx, *(const uint32_t *)p, *(const uint32_t *)q);
 }
 
 int
@@ -1739,7 +1855,7 @@ alerts_ack(struct alerts *a, const char *ticket_id, const char *agent, const str
 	/* The caller already made the ack durable: it must take effect even if
 	 * the name cannot be kept for lack of memory. */
 	v[STR_ACKED_BY] = agent ? agent : "";
-	if (ticket_set_strs(t, v) > 0)
+	if (ticket_set_strs(a, &t, v) > 0)
 		tc.strings = true;
 	touch_end(a, t, &tc, now);
 	op_end(a, now);
@@ -1750,14 +1866,15 @@ void
 alerts_foreach(const struct alerts *a, const struct alerts_now *now, alerts_foreach_fn fn,
 	       void *userdata)
 {
-	struct ticket **arr;
+	struct order o;
+	uint32_t *arr;
 	struct alert_info info;
-	int64_t mono;
 	size_t n = 0;
 
 	if (!a || !now || !fn || !a->n)
 		return;
-	mono = mono_i64(now);
+	o.a = a;
+	o.mono = mono_i64(now);
 	arr = malloc(a->n * sizeof(*arr));
 	for (size_t i = 0; i < a->nslots; i++) {
 		if (!a->slots[i])
@@ -1768,13 +1885,13 @@ alerts_foreach(const struct alerts *a, const struct alerts_now *now, alerts_fore
 			fn(userdata, &info);
 			continue;
 		}
-		arr[n++] = a->slots[i];
+		arr[n++] = (uint32_t)i;
 	}
 	if (!arr)
 		return;
-	qsort_r(arr, n, sizeof(*arr), ticket_qsort_cmp, &mono);
+	qsort_r(arr, n, sizeof(*arr), slot_qsort_cmp, &o);
 	for (size_t i = 0; i < n; i++) {
-		fill_info(arr[i], now, &info);
+		fill_info(a->slots[arr[i]], now, &info);
 		fn(userdata, &info);
 	}
 	free(arr);
@@ -1783,35 +1900,35 @@ alerts_foreach(const struct alerts *a, const struct alerts_now *now, alerts_fore
 /* heap[0] is the least urgent of the kept tickets (a max-heap under
  * ticket_cmp): a more urgent newcomer replaces it. */
 static void
-keep_sift_down(const struct ticket **heap, size_t n, size_t i, int64_t mono)
+keep_sift_down(const struct order *o, uint32_t *heap, size_t n, size_t i)
 {
 	for (;;) {
 		size_t l = 2 * i + 1, r = l + 1, worst = i;
 
-		if (l < n && ticket_cmp(heap[l], heap[worst], mono) > 0)
+		if (l < n && slot_cmp(o, heap[l], heap[worst]) > 0)
 			worst = l;
-		if (r < n && ticket_cmp(heap[r], heap[worst], mono) > 0)
+		if (r < n && slot_cmp(o, heap[r], heap[worst]) > 0)
 			worst = r;
 		if (worst == i)
 			return;
-		const struct ticket *t = heap[i];
+		uint32_t x = heap[i];
 		heap[i] = heap[worst];
-		heap[worst] = t;
+		heap[worst] = x;
 		i = worst;
 	}
 }
 
 static void
-keep_sift_up(const struct ticket **heap, size_t i, int64_t mono)
+keep_sift_up(const struct order *o, uint32_t *heap, size_t i)
 {
 	while (i > 0) {
 		size_t parent = (i - 1) / 2;
 
-		if (ticket_cmp(heap[i], heap[parent], mono) <= 0)
+		if (slot_cmp(o, heap[i], heap[parent]) <= 0)
 			return;
-		const struct ticket *t = heap[i];
+		uint32_t x = heap[i];
 		heap[i] = heap[parent];
-		heap[parent] = t;
+		heap[parent] = x;
 		i = parent;
 	}
 }
@@ -1820,9 +1937,9 @@ size_t
 alerts_foreach_first(const struct alerts *a, const struct alerts_now *now, size_t max,
 		     alerts_foreach_fn fn, void *userdata)
 {
-	const struct ticket **heap;
+	struct order o;
+	uint32_t *heap;
 	struct alert_info info;
-	int64_t mono;
 	size_t n = 0;
 
 	if (!a || !now || !fn || !a->n)
@@ -1833,7 +1950,8 @@ alerts_foreach_first(const struct alerts *a, const struct alerts_now *now, size_
 	}
 	if (max == 0)
 		return a->n;
-	mono = mono_i64(now);
+	o.a = a;
+	o.mono = mono_i64(now);
 	heap = malloc(max * sizeof(*heap));
 	if (!heap) {
 		/* Out of memory: the first max, unsorted, beat nothing. */
@@ -1847,21 +1965,19 @@ alerts_foreach_first(const struct alerts *a, const struct alerts_now *now, size_
 		return a->n;
 	}
 	for (size_t i = 0; i < a->nslots; i++) {
-		const struct ticket *t = a->slots[i];
-
-		if (!t)
+		if (!a->slots[i])
 			continue;
 		if (n < max) {
-			heap[n] = t;
-			keep_sift_up(heap, n++, mono);
-		} else if (ticket_cmp(t, heap[0], mono) < 0) {
-			heap[0] = t;
-			keep_sift_down(heap, n, 0, mono);
+			heap[n] = (uint32_t)i;
+			keep_sift_up(&o, heap, n++);
+		} else if (slot_cmp(&o, (uint32_t)i, heap[0]) < 0) {
+			heap[0] = (uint32_t)i;
+			keep_sift_down(&o, heap, n, 0);
 		}
 	}
-	qsort_r(heap, n, sizeof(*heap), ticket_qsort_cmp, &mono);
+	qsort_r(heap, n, sizeof(*heap), slot_qsort_cmp, &o);
 	for (size_t i = 0; i < n; i++) {
-		fill_info(heap[i], now, &info);
+		fill_info(a->slots[heap[i]], now, &info);
 		fn(userdata, &info);
 	}
 	free(heap);

@@ -1285,8 +1285,10 @@ test_pick_next(void **state)
 
 struct collect {
 	char ids[32][TICKET_ID_MAX];
+	char acked_by[32][EVENT_NAME_MAX];
 	int n;
 	bool ack_inside;
+	const char *ack_later; /* acked from the first callback */
 };
 
 static void
@@ -1295,9 +1297,12 @@ collect_fn(void *ud, const struct alert_info *a)
 	struct collect *c = ud;
 
 	assert_true(c->n < 32);
+	snprintf(c->acked_by[c->n], EVENT_NAME_MAX, "%s", a->acked_by);
 	snprintf(c->ids[c->n++], TICKET_ID_MAX, "%s", a->ticket_id);
 	if (c->ack_inside && a->state == ALERT_UNACKED)
 		assert_int_equal(alerts_ack(F->a, a->ticket_id, "all", &F->now), 0);
+	if (c->ack_later && c->n == 1)
+		assert_int_equal(alerts_ack(F->a, c->ack_later, "later", &F->now), 0);
 }
 
 static void
@@ -1323,6 +1328,39 @@ test_foreach_order(void **state)
 	assert_int_equal(c.n, 9);
 	assert_int_equal(view()->counts.unacked, 0);
 	assert_int_equal(view()->lamp[LAMP_GREEN], PATTERN_STEADY);
+}
+
+/* The callback may ack a ticket the walk has not reached yet (acking stores
+ * the agent's name, which moves the ticket in memory): the walk goes on in
+ * the order it started with and shows that ticket acked. */
+static void
+test_foreach_ack_ahead(void **state)
+{
+	static const char *const expect[] = {
+		"breach", "warn", "new-early", "new-late", "new-nodue", "new-nodue2",
+	};
+	static const char *const expect2[] = {
+		"breach", "warn", "new-early", "new-nodue", "new-nodue2", "acked-breach",
+	};
+	struct collect c = { .ack_later = "new-late" };
+
+	(void)state;
+	make_mixed_floor();
+	alerts_foreach(F->a, &F->now, collect_fn, &c);
+	assert_int_equal(c.n, 9);
+	for (int k = 0; k < 6; k++)
+		assert_string_equal(c.ids[k], expect[k]);
+	assert_string_equal(c.acked_by[3], "later");
+
+	/* The same through the capped walk; new-late is acked now. */
+	memset(&c, 0, sizeof(c));
+	c.ack_later = "new-nodue2";
+	assert_int_equal(alerts_foreach_first(F->a, &F->now, 6, collect_fn, &c), 9);
+	assert_int_equal(c.n, 6);
+	for (int k = 0; k < 6; k++)
+		assert_string_equal(c.ids[k], expect2[k]);
+	assert_string_equal(c.acked_by[4], "later");
+	assert_int_equal(view()->counts.unacked, 4);
 }
 
 /* ---- caps and hostile input ---- */
@@ -2026,6 +2064,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_incident, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pick_next, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreach_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_foreach_ack_ahead, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_max_tickets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_default_cap_100000, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_input, setup, teardown),
