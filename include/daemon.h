@@ -112,6 +112,7 @@ struct daemon {
 	} inflight[DAEMON_MAX_INFLIGHT];
 	size_t n_inflight;
 
+	uint64_t commit_last_usec; /* the batch's last commit (group commit) */
 	bool dirty;         /* something visible changed */
 	bool state_pending; /* state topic needs a publish */
 	uint64_t state_last_usec;

@@ -3,7 +3,7 @@
  * Holds the ack log, the outbox of records still to publish, open tickets,
  * the event-id dedupe set, settings and an audit trail. Writes of events and
  * tickets are batched into one transaction that store_flush() commits (the
- * loop calls it before sleeping; synchronous=NORMAL). An ack is different:
+ * daemon at most every few milliseconds; synchronous=NORMAL). An ack is different:
  * store_ack_commit() commits it, together with anything batched, with
  * synchronous=FULL before it returns, so feedback given after it can never
  * outlive a power cut that the record did not survive.
@@ -48,6 +48,8 @@ bool store_was_recovered(const struct store *s, char *moved_to, size_t size);
 
 /* Commits the batched transaction, if any. */
 int store_flush(struct store *s);
+/* True while a batch is open: written, not yet committed. */
+bool store_batch_open(const struct store *s);
 /* Commits the batch and makes it durable (synchronous=FULL), e.g. the acked
  * state of tickets right after their acks were stored. */
 int store_sync(struct store *s, int64_t wall_ms);

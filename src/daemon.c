@@ -51,6 +51,7 @@
 #define RETENTION_FIRST_USEC     (60 * USEC_PER_SEC)
 #define RETENTION_INTERVAL_USEC  (3600 * USEC_PER_SEC)
 #define STORE_RETRY_USEC         (5 * USEC_PER_SEC)
+#define COMMIT_GAP_USEC          (10 * USEC_PER_MSEC)
 #define STOP_TIMEOUT_USEC        (2 * USEC_PER_SEC)
 #define CTL_MAX_CLIENTS          16
 #define SESSION_EXPIRY_S         (7 * 24 * 3600)
@@ -1032,13 +1033,8 @@ on_mqtt_message(void *userdata, const struct mqtt_message *msg)
 				  d->conf.priority.enabled ? EVENT_PARSE_PRIORITY_OPTIONAL : 0,
 				  on_event, on_event_reject, &ctx);
 	free(mapped);
-	/* libmosquitto has already sent the PUBACK: commit now (WAL, no fsync:
-	 * cheap), so only a crash inside this handler can lose the message. */
-	int r = store_flush(d->store);
-	if (r < 0)
-		store_failed(d, "store the events of a message", r);
-	else
-		log_debug("Message committed");
+	/* Committed by commit_batch() before the loop sleeps, or within
+	 * COMMIT_GAP when messages come faster than that. */
 }
 
 static void
@@ -1385,13 +1381,41 @@ health_on_change(struct daemon *d, uint64_t now_usec)
 	return UINT64_MAX;
 }
 
+/* Group commit. libmosquitto PUBACKs an event before its handler runs, so
+ * whatever is not yet committed is lost if the process dies: the batch is
+ * committed before the loop sleeps, so a board that gets a message now and
+ * then commits each one at once (the lines were written first). When
+ * messages come faster, one commit every COMMIT_GAP takes all of them: a
+ * commit costs WAL frames, locks and, every ~1 000 frames, a checkpoint
+ * with two fsyncs, and paying that per message capped ingest at ~6 500
+ * events/s and put checkpoint stalls in front of the lamps (issue 7). A
+ * process crash can then lose up to COMMIT_GAP of events; a power cut
+ * loses more anyway (synchronous=NORMAL, docs/store.md). Returns when the
+ * next commit is due, UINT64_MAX if nothing waits. */
+static uint64_t
+commit_batch(struct daemon *d, uint64_t now_usec)
+{
+	int r;
+
+	if (!store_batch_open(d->store))
+		return UINT64_MAX;
+	if (now_usec < d->commit_last_usec + COMMIT_GAP_USEC)
+		return d->commit_last_usec + COMMIT_GAP_USEC;
+	d->commit_last_usec = now_usec;
+	r = store_flush(d->store);
+	if (r < 0)
+		store_failed(d, "commit", r);
+	else
+		log_debug("Batch committed");
+	return UINT64_MAX;
+}
+
 static void
 daemon_update(struct loop *loop, void *userdata)
 {
 	struct daemon *d = userdata;
 	struct alerts_now now = daemon_now(d);
-	uint64_t next, health_next;
-	int r;
+	uint64_t next, health_next, commit_next;
 
 	(void)loop;
 	if (d->mqtt_restart)
@@ -1422,12 +1446,11 @@ daemon_update(struct loop *loop, void *userdata)
 		publish_state(d);
 	health_next = health_on_change(d, now.mono_usec);
 
-	r = store_flush(d->store);
-	if (r < 0)
-		store_failed(d, "commit", r);
+	commit_next = commit_batch(d, now.mono_usec);
 	outbox_pump(d);
 
 	next = min_u64(alerts_next_deadline(d->alerts), health_next);
+	next = min_u64(next, commit_next);
 	next = min_u64(next, buttons_next_deadline(d->buttons));
 	next = min_u64(next, signals_next_change(d->signals, now.mono_usec));
 	if (d->muted_until_usec)

@@ -623,6 +623,12 @@ in_transaction(const struct store *s)
 	return !sqlite3_get_autocommit(s->db);
 }
 
+bool
+store_batch_open(const struct store *s)
+{
+	return s && s->db && in_transaction(s);
+}
+
 /* Ends whatever transaction is open without a trace: the caller has
  * recorded the error that got us here. */
 static void
