@@ -1,7 +1,8 @@
 /* loadgen: the backend's side of `make bench` (docs/performance.md).
  *
- *   loadgen pub  --port P --kind flip|incident|ticket|replay [--rate R] [--count N]
- *                [--batch B] [--qos Q] [--topic T] [--sends FILE] [--seed S]
+ *   loadgen pub  --port P --kind flip|incident|ticket|churn|replay [--rate R]
+ *                [--count N] [--batch B] [--qos Q] [--topic T] [--sends FILE]
+ *                [--seed S] [--open N]
  *   loadgen sub  --port P --topic T --out FILE [--count N] [--timeout S]
  *   loadgen sink --fifo PATH --out FILE
  *
@@ -12,7 +13,9 @@
  * lamp (off while something is unacked); `incident` alternates
  * incident.opened and incident.resolved (the blue lamp); `ticket` creates
  * distinct tickets with a due time an hour ahead (running SLA clocks);
- * `replay` publishes JSON lines read from stdin (tools/traffic --dry-run).
+ * `churn` opens --open N such tickets, then alternates opening one more and
+ * solving the oldest, so a long run keeps N open (a sustained load the
+ * board can take for ever, not one that fills max_open_tickets); `replay` publishes JSON lines read from stdin (tools/traffic --dry-run).
  * --batch B puts B events into one JSON array per message.
  *
  * sub records "<CLOCK_MONOTONIC ns> <payload>" per message until N arrived
@@ -23,6 +26,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <mosquitto.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +35,9 @@
 #include <unistd.h>
 
 #define PAYLOAD_MAX 65536
+/* Paced sends sleep at least this long and then send what fell due: a
+ * sleep per message at 20 000/s cost more CPU than the board it loads. */
+#define PACE_NS 250000
 
 static volatile sig_atomic_t stop;
 
@@ -87,6 +94,7 @@ struct opts {
 	const char *fifo;
 	double timeout_s;
 	unsigned seed;
+	long open; /* churn: tickets kept open */
 };
 
 static void
@@ -105,7 +113,8 @@ parse(int argc, char **argv, struct opts *o)
 			    .batch = 1,
 			    .qos = 1,
 			    .topic = "helpdesk/bench/events",
-			    .timeout_s = 30 };
+			    .timeout_s = 30,
+			    .open = 10000 };
 	if (argc < 2)
 		usage();
 	o->mode = argv[1];
@@ -140,10 +149,13 @@ parse(int argc, char **argv, struct opts *o)
 			o->timeout_s = atof(v);
 		else if (!strcmp(k, "--seed"))
 			o->seed = (unsigned)atol(v);
+		else if (!strcmp(k, "--open"))
+			o->open = atol(v);
 		else
 			usage();
 	}
-	if (o->batch < 1 || o->batch > 200 || o->qos < 0 || o->qos > 2 || o->count < 0)
+	if (o->batch < 1 || o->batch > 200 || o->qos < 0 || o->qos > 2 || o->count < 0 ||
+	    o->open < 1)
 		usage();
 }
 
@@ -158,6 +170,49 @@ on_publish(struct mosquitto *m, void *userdata, int mid)
 	__atomic_add_fetch(&published, 1, __ATOMIC_RELAXED);
 }
 
+static volatile int connected;
+
+static void
+on_pub_connect(struct mosquitto *m, void *userdata, int rc)
+{
+	(void)m;
+	(void)userdata;
+	if (rc == 0)
+		__atomic_store_n(&connected, 1, __ATOMIC_RELAXED);
+}
+
+/* The publisher has no network thread: handing each message to a thread
+ * through libmosquitto's wake-up pipe cost two more syscalls and a context
+ * switch per message. This reads PUBACKs, writes what the socket did not
+ * take at once and keeps the connection alive; waits up to timeout_ns. */
+static void
+service(struct mosquitto *m, uint64_t timeout_ns)
+{
+	struct pollfd p = { .fd = mosquitto_socket(m), .events = POLLIN };
+	struct timespec ts = { .tv_sec = (time_t)(timeout_ns / 1000000000),
+			       .tv_nsec = (long)(timeout_ns % 1000000000) };
+
+	if (p.fd < 0)
+		return;
+	if (mosquitto_want_write(m))
+		p.events |= POLLOUT;
+	if (ppoll(&p, 1, &ts, NULL) > 0) {
+		if (p.revents & (POLLIN | POLLERR | POLLHUP))
+			mosquitto_loop_read(m, 1);
+		if ((p.revents & POLLOUT) && mosquitto_socket(m) == p.fd)
+			mosquitto_loop_write(m, 1);
+	}
+	mosquitto_loop_misc(m);
+}
+
+/* Services the connection until CLOCK_MONOTONIC reaches until_ns. */
+static void
+service_until(struct mosquitto *m, uint64_t until_ns)
+{
+	for (uint64_t now = mono_ns(); now < until_ns && !stop; now = mono_ns())
+		service(m, until_ns - now);
+}
+
 static struct mosquitto *
 connect_broker(const struct opts *o, const char *id)
 {
@@ -170,15 +225,18 @@ connect_broker(const struct opts *o, const char *id)
 	/* Let QoS 1 publishes queue in libmosquitto rather than stall. */
 	mosquitto_int_option(m, MOSQ_OPT_SEND_MAXIMUM, 1000);
 	mosquitto_publish_callback_set(m, on_publish);
+	mosquitto_connect_callback_set(m, on_pub_connect);
 	/* a backend should not let Nagle hold back its small publishes */
 	mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
 	if (mosquitto_connect(m, "127.0.0.1", o->port, 60) != MOSQ_ERR_SUCCESS) {
 		fprintf(stderr, "loadgen: cannot connect to 127.0.0.1:%d\n", o->port);
 		exit(69);
 	}
-	if (mosquitto_loop_start(m) != MOSQ_ERR_SUCCESS) {
-		fprintf(stderr, "loadgen: mosquitto_loop_start failed\n");
-		exit(1);
+	for (int i = 0; i < 1000 && !__atomic_load_n(&connected, __ATOMIC_RELAXED); i++)
+		service(m, 10 * 1000000);
+	if (!connected) {
+		fprintf(stderr, "loadgen: no CONNACK from 127.0.0.1:%d\n", o->port);
+		exit(69);
 	}
 	return m;
 }
@@ -206,7 +264,12 @@ make_event(const struct opts *o, long seq, char *buf, size_t size)
 			     "\"ticket\":{\"id\":\"F-%u-%ld\",\"channel\":\"email\","
 			     "\"priority\":\"low\"}}",
 			     o->seed, seq, seq % 2 ? "solved" : "created", ts, o->seed, seq / 2);
-	} else if (!strcmp(o->kind, "ticket")) {
+	} else if (!strcmp(o->kind, "ticket") ||
+		   (!strcmp(o->kind, "churn") && (seq < o->open || (seq - o->open) % 2 == 0))) {
+		/* churn: tickets 0..open-1 first, then every other event opens
+		 * the next one */
+		long t = seq < o->open || strcmp(o->kind, "churn") ? seq : o->open + (seq - o->open) / 2;
+
 		iso_in(due, sizeof(due), 3600);
 		n = snprintf(
 			buf, size,
@@ -214,7 +277,13 @@ make_event(const struct opts *o, long seq, char *buf, size_t size)
 			"\"ticket\":{\"id\":\"T-%u-%ld\",\"channel\":\"email\","
 			"\"priority\":\"low\",\"subject\":\"bench\","
 			"\"due\":{\"first_response\":\"%s\"}}}",
-			o->seed, seq, ts, o->seed, seq, due);
+			o->seed, seq, ts, o->seed, t, due);
+	} else if (!strcmp(o->kind, "churn")) {
+		/* ... and the others solve the oldest still open */
+		n = snprintf(buf, size,
+			     "{\"v\":1,\"id\":\"b%u-%ld\",\"type\":\"ticket.solved\",\"ts\":\"%s\","
+			     "\"ticket\":{\"id\":\"T-%u-%ld\"}}",
+			     o->seed, seq, ts, o->seed, (seq - o->open) / 2);
 	} else if (!strcmp(o->kind, "replay")) {
 		if (!fgets(buf, (int)size, stdin))
 			return 0;
@@ -246,13 +315,12 @@ cmd_pub(const struct opts *o)
 
 		if (period_ns) {
 			uint64_t due = start + (uint64_t)msgs * period_ns;
-			struct timespec ts = { .tv_sec = (time_t)(due / 1000000000),
-					       .tv_nsec = (long)(due % 1000000000) };
+			uint64_t now = mono_ns();
 
-			while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
-				       EINTR &&
-			       !stop)
-				;
+			if (due > now)
+				service_until(m, due - now < PACE_NS ? now + PACE_NS : due);
+		} else if (msgs % 16 == 0) {
+			service(m, 0);
 		}
 		if (o->batch > 1)
 			payload[len++] = '[';
@@ -290,14 +358,15 @@ cmd_pub(const struct opts *o)
 	last_ns = mono_ns();
 	/* Let libmosquitto finish sending (and get the PUBACKs) before leaving. */
 	for (int i = 0; i < 60000 && __atomic_load_n(&published, __ATOMIC_RELAXED) < msgs; i++)
-		usleep(1000);
+		service(m, 1000000);
 	mosquitto_disconnect(m);
-	mosquitto_loop_stop(m, false);
 	mosquitto_destroy(m);
 	if (sends)
 		fclose(sends);
-	printf("{\"messages\":%ld,\"events\":%ld,\"acked\":%ld,\"seconds\":%.6f}\n", msgs, seq,
-	       published, (double)(last_ns - start) / 1e9);
+	/* start_ns: CLOCK_MONOTONIC, the clock of Python's time.monotonic() */
+	printf("{\"messages\":%ld,\"events\":%ld,\"acked\":%ld,\"seconds\":%.6f,"
+	       "\"start_ns\":%" PRIu64 "}\n",
+	       msgs, seq, published, (double)(last_ns - start) / 1e9, start);
 	return 0;
 }
 

@@ -15,10 +15,17 @@ HISTORY_HEAD = ("| date | machine | load (1 min) at start | event → lamp p99 a
                 "button → ack p99, ms | sustained events/s | RSS with 100 000 tickets, MB |\n"
                 "|---|---|---|---|---|---|---|")
 
+KEPT_UP_S = 0.25
+
 TARGETS = {
     "latency_1000": ("p99 < 2 ms", lambda r: r["latency"]["p99_ms"] < 2),
     "button_ack": ("p99 < 20 ms", lambda r: r["latency"]["p99_ms"] < 20),
-    "sustained_20000": ("≥ 20 000/s", lambda r: r["events_per_s"] >= 20000),
+    # An offered rate is kept up with when the last event is handled within
+    # KEPT_UP_S of its send: after 30 s, a board 1 % slower ends 0.3 s
+    # behind. (events / time can only come out a hair under the offer.)
+    "sustained_20000": ("keeps up with 20 000/s",
+                        lambda r: r["offered_rate"] >= 20000 and r["handled"] == r["events"]
+                        and r["drain_after_last_send_s"] <= KEPT_UP_S),
     "burst_100000": ("none lost", lambda r: r["handled"] == r["events"]),
 }
 
@@ -147,9 +154,9 @@ def table(results):
     L.append("### Ingest with the store on, SD wear")
     L.append("")
     L.append("| scenario | events | events per message | offered/s | kept up, events/s | "
-             "slice median (range) /s | drain after last send s | handled | bytes written "
-             "per event | RSS MB | target |")
-    L.append("|---|---|---|---|---|---|---|---|---|---|---|")
+             "slice median (range) /s | drain after last send s | handled | daemon CPU µs "
+             "per event | bytes written per event | RSS MB | target |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in ("sustained_20000", "burst_100000", "batched_50", "replay_day"):
         r = sc.get(name)
         if not r:
@@ -158,7 +165,7 @@ def table(results):
             L.append("| %s | error: %s |" % (name, r["error"]))
             continue
         sr = r.get("slice_rates", {})
-        L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             name, num(r["events"]), r.get("batch", 1),
             num(r["offered_rate"]) if r.get("offered_rate") else "max",
             num(r["events_per_s"]),
@@ -167,6 +174,7 @@ def table(results):
             "%.2f" % r["drain_after_last_send_s"] if "drain_after_last_send_s" in r else "–",
             "%d of %d" % (r.get("handled", r.get("applied", 0) + r.get("ignored", 0) +
                                    r.get("duplicate", 0) + r.get("rejected", 0)), r["events"]),
+            num(1e6 * r["cpu_s"] / r["events"]) if r.get("cpu_s") else "–",
             num(r.get("write_bytes_per_event")), "%.1f" % (r["rss_kb"] / 1024.0)
             if "rss_kb" in r else "–", verdict(name, r)))
     L.append("")
