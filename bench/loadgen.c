@@ -15,7 +15,8 @@
  * distinct tickets with a due time an hour ahead (running SLA clocks);
  * `churn` opens --open N such tickets, then alternates opening one more and
  * solving the oldest, so a long run keeps N open (a sustained load the
- * board can take for ever, not one that fills max_open_tickets); `replay` publishes JSON lines read from stdin (tools/traffic --dry-run).
+ * board can take for ever, not one that fills max_open_tickets); `replay`
+ * publishes JSON lines read from stdin (tools/traffic --dry-run).
  * --batch B puts B events into one JSON array per message.
  *
  * sub records "<CLOCK_MONOTONIC ns> <payload>" per message until N arrived
@@ -268,7 +269,8 @@ make_event(const struct opts *o, long seq, char *buf, size_t size)
 		   (!strcmp(o->kind, "churn") && (seq < o->open || (seq - o->open) % 2 == 0))) {
 		/* churn: tickets 0..open-1 first, then every other event opens
 		 * the next one */
-		long t = seq < o->open || strcmp(o->kind, "churn") ? seq : o->open + (seq - o->open) / 2;
+		long t = seq < o->open || strcmp(o->kind, "churn") ? seq
+								   : o->open + (seq - o->open) / 2;
 
 		iso_in(due, sizeof(due), 3600);
 		n = snprintf(

@@ -113,8 +113,8 @@ struct daemon {
 	size_t n_inflight;
 
 	uint64_t commit_last_usec; /* the batch's last commit (group commit) */
-	bool dirty;         /* something visible changed */
-	bool state_pending; /* state topic needs a publish */
+	bool dirty;                /* something visible changed */
+	bool state_pending;        /* state topic needs a publish */
 	uint64_t state_last_usec;
 	char status_state[16]; /* last "ready"/"alert" published */
 	bool broker_connected;
