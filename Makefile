@@ -367,7 +367,7 @@ cross-arm64 cross-armhf: deps
 
 # --- code quality -----------------------------------------------------------
 format:
-	clang-format -i src/*.c include/*.h tests/unit/*.c tests/fuzz/*.c
+	clang-format -i src/*.c include/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c
 
 # The clang static analyzer takes minutes per run: files go to one
 # clang-tidy per CPU (LINT_JOBS), a few at a time; any finding fails.

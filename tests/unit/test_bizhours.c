@@ -14,20 +14,8 @@
 
 #include <cmocka.h>
 
+#include "caltime.h"
 #include "bizhours.h"
-
-#define MIN_MS  60000LL
-#define HOUR_MS (60 * MIN_MS)
-
-static int64_t
-utc(int y, int mo, int d, int h, int mi)
-{
-	struct tm tm = {
-		.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi
-	};
-
-	return (int64_t)timegm(&tm) * 1000;
-}
 
 static struct bizhours
 hours(const char *windows, const char *holidays)
@@ -56,18 +44,6 @@ expect_at(int64_t got, int64_t want)
 		strftime(w, sizeof(w), "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&ws, &tm));
 		fail_msg("got %s, want %s", g, w);
 	}
-}
-
-static int
-need_tzdata(void **state)
-{
-	(void)state;
-	if (!quiet_tz_valid("Europe/Warsaw") || !quiet_tz_valid("Europe/Copenhagen") ||
-	    !quiet_tz_valid("Europe/Moscow")) {
-		print_error("tzdata is not installed (/usr/share/zoneinfo/Europe/Warsaw)\n");
-		return -1;
-	}
-	return 0;
 }
 
 static void

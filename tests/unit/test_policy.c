@@ -13,21 +13,9 @@
 
 #include <cmocka.h>
 
+#include "caltime.h"
 #include "conf.h"
 #include "policy.h"
-
-#define MIN_MS  60000LL
-#define HOUR_MS (60 * MIN_MS)
-
-static int64_t
-utc(int y, int mo, int d, int h, int mi)
-{
-	struct tm tm = {
-		.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi
-	};
-
-	return (int64_t)timegm(&tm) * 1000;
-}
 
 /* The shipped defaults, switched on, in Warsaw. */
 static struct policy_config
@@ -265,5 +253,5 @@ main(void)
 		cmocka_unit_test(test_apply),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, need_tzdata, NULL);
 }

@@ -12,22 +12,8 @@
 
 #include <cmocka.h>
 
+#include "caltime.h"
 #include "quiet.h"
-
-#define MIN_MS  60000LL
-#define HOUR_MS (60 * MIN_MS)
-#define DAY_MS  (24 * HOUR_MS)
-
-/* Wall ms of a UTC calendar time. */
-static int64_t
-utc(int y, int mo, int d, int h, int mi)
-{
-	struct tm tm = {
-		.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi
-	};
-
-	return (int64_t)timegm(&tm) * 1000;
-}
 
 static struct quiet_hours
 parse_ok(const char *s)
@@ -111,18 +97,6 @@ check_against_reference(const char *spec, const char *tz, int64_t from, int days
 		flips++;
 	}
 	assert_true(flips > 0);
-}
-
-static int
-need_tzdata(void **state)
-{
-	(void)state;
-	if (!quiet_tz_valid("Europe/Warsaw") || !quiet_tz_valid("Europe/Copenhagen") ||
-	    !quiet_tz_valid("Europe/Moscow")) {
-		print_error("tzdata is not installed (/usr/share/zoneinfo/Europe/Warsaw)\n");
-		return -1;
-	}
-	return 0;
 }
 
 static void
