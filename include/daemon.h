@@ -18,6 +18,7 @@
 #include "signals.h"
 
 #define DAEMON_SOUND_LOG    32
+#define DAEMON_SOUND_QUEUE  8
 #define DAEMON_MAX_INFLIGHT 16
 #define DAEMON_SIM_STEPS    128 /* a chattering press: up to 120 edges + release */
 
@@ -130,6 +131,10 @@ struct daemon {
 
 	struct sound_log_entry sounds[DAEMON_SOUND_LOG];
 	unsigned n_sounds, sounds_head;
+	/* One-shot sounds asked for since the lines were last written; they
+	 * start when they are written (start_sounds()). */
+	enum sound sound_queue[DAEMON_SOUND_QUEUE];
+	unsigned n_sound_queue;
 	struct sim_script sim[BOARD_MAX_BUTTONS];
 
 	struct daemon_stats stats;

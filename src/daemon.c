@@ -236,9 +236,32 @@ play(struct daemon *d, enum sound s)
 		log_debug("Sound %s suppressed (mute/silence/quiet hours)", sound_name(s));
 		return;
 	}
-	signals_play(d->signals, s, loop_now_usec(d->loop));
+	if (d->n_sound_queue >= DAEMON_SOUND_QUEUE) {
+		log_debug("Sound %s dropped: %u already wait", sound_name(s), d->n_sound_queue);
+		return;
+	}
+	d->sound_queue[d->n_sound_queue++] = s;
 	log_sound(d, s);
 	daemon_touch(d);
+}
+
+/* A one-shot sound starts when the lines are written, not when it was
+ * asked for: between the two there may be an fsync (the durable ack before
+ * its beep, the incident setting), and on an SD card that can outlast the
+ * 60 ms ack beep, which would then never be heard. */
+static void
+start_sounds(struct daemon *d, uint64_t now_usec)
+{
+	for (unsigned i = 0; i < d->n_sound_queue; i++)
+		signals_play(d->signals, d->sound_queue[i], now_usec);
+	d->n_sound_queue = 0;
+}
+
+static void
+stop_sounds(struct daemon *d, uint64_t now_usec)
+{
+	d->n_sound_queue = 0;
+	signals_stop_sounds(d->signals, now_usec);
 }
 
 /* Ack/nack beeps answer a person pressing a button. A remote ack (MQTT,
@@ -487,7 +510,7 @@ daemon_silence(struct daemon *d, uint64_t for_usec)
 
 	d->silenced_until_usec = now + for_usec;
 	d->silenced_until_ms = daemon_now(d).wall_ms + (int64_t)(for_usec / USEC_PER_MSEC);
-	signals_stop_sounds(d->signals, now);
+	stop_sounds(d, now);
 	log_info("Buzzer silenced for %" PRIu64 " s (alerts stay unacknowledged)",
 		 for_usec / USEC_PER_SEC);
 	daemon_touch(d);
@@ -504,7 +527,7 @@ daemon_mute(struct daemon *d, uint64_t for_usec)
 	snprintf(value, sizeof(value), "%" PRId64, d->muted_until_ms);
 	if (store_setting_set(d->store, SETTING_MUTED_UNTIL, value) < 0)
 		log_warning("Failed to remember the mute; it ends at a restart");
-	signals_stop_sounds(d->signals, now);
+	stop_sounds(d, now);
 	log_notice("Buzzer muted for %" PRIu64 " s", for_usec / USEC_PER_SEC);
 	daemon_touch(d);
 }
@@ -1415,7 +1438,7 @@ daemon_update(struct loop *loop, void *userdata)
 {
 	struct daemon *d = userdata;
 	struct alerts_now now = daemon_now(d);
-	uint64_t next, health_next, commit_next;
+	uint64_t next, health_next, commit_next, out_usec;
 
 	(void)loop;
 	if (d->mqtt_restart)
@@ -1441,7 +1464,11 @@ daemon_update(struct loop *loop, void *userdata)
 		apply_view(d, &now);
 		d->state_pending = true;
 	}
-	write_outputs(d, now.mono_usec);
+	/* The lines are written for the moment they are written at: the
+	 * steps above may have waited for an fsync. */
+	out_usec = time_mono_usec();
+	start_sounds(d, out_usec);
+	write_outputs(d, out_usec);
 	if (d->state_pending)
 		publish_state(d);
 	health_next = health_on_change(d, now.mono_usec);
@@ -1452,7 +1479,7 @@ daemon_update(struct loop *loop, void *userdata)
 	next = min_u64(alerts_next_deadline(d->alerts), health_next);
 	next = min_u64(next, commit_next);
 	next = min_u64(next, buttons_next_deadline(d->buttons));
-	next = min_u64(next, signals_next_change(d->signals, now.mono_usec));
+	next = min_u64(next, signals_next_change(d->signals, out_usec));
 	if (d->muted_until_usec)
 		next = min_u64(next, d->muted_until_usec);
 	if (d->silenced_until_usec)

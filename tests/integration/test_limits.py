@@ -201,7 +201,8 @@ class OutputsOnStop(BoardTest):
         self.assertEqual(self.daemon.stop(signal.SIGTERM), 0)
         last = on_now()
         seen = {r for _, r, _ in read_sim_trace(self.trace) if not r.startswith("button.")}
-        self.assertTrue({"lamp.red", "lamp.amber", "lamp.blue", "buzzer"} <= seen, seen)
+        self.assertTrue({"lamp.red", "lamp.amber", "lamp.blue", "buzzer"} <= seen,
+                        (seen, read_sim_trace(self.trace), self.daemon.read_log()[-3000:]))
         self.assertEqual({r: v for r, v in last.items() if not r.startswith("button.")},
                          {r: 0 for r in seen}, "every output off after SIGTERM")
         wait_for(lambda: (self.client.on(STATUS) or [{}])[-1].get("state") == "offline", 5,

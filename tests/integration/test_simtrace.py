@@ -4,7 +4,7 @@ import os
 import signal
 import time
 
-from tests.integration.harness import BoardTest, event, read_sim_trace, wait_for
+from tests.integration.harness import SLOW, BoardTest, event, read_sim_trace, wait_for
 
 
 class SimTrace(BoardTest):
@@ -58,6 +58,30 @@ class SimTrace(BoardTest):
         outputs = {r: v for r, v in last.items() if not r.startswith("button.")}
         self.assertEqual(outputs.get("lamp.blue"), 0, "blue driven off at exit")
         self.assertEqual(set(outputs.values()), {0}, "every output off at exit: %r" % last)
+
+    def test_ack_beep_is_heard_in_full(self):
+        # A low-priority ticket does not chirp: the next buzzer edge is the
+        # ack beep (60 ms). The ack is committed with an fsync before the
+        # beep; the beep must start when it is written, not when the press
+        # was recognised, or the fsync eats into it (on an SD card, all of
+        # it).
+        self.send(event("ticket.created", "LOW-1", priority="low", channel="email"))
+        wait_for(lambda: self.daemon.status()["counts"]["unacked"] == 1, 5, "ticket open")
+        before_ns = time.monotonic_ns()
+        self.press("ack1")
+
+        def beep():
+            rows = [(ns, v) for ns, r, v in read_sim_trace(self.trace)
+                    if r == "buzzer" and ns > before_ns]
+            return rows if len(rows) >= 2 else None
+        rows = wait_for(beep, 5, "the ack beep in the trace")
+        (on_ns, on), (off_ns, off) = rows[:2]
+        self.assertEqual((on, off), (1, 0))
+        self.assertEqual(self.daemon.sounds()[-1], "ack")
+        # The line is written a moment after the sound's start is taken:
+        # microseconds, a millisecond or two under valgrind.
+        self.assertGreaterEqual(off_ns - on_ns, (60 - SLOW) * 10**6,
+                                "ack beep on the line for %.1f ms of 60" % ((off_ns - on_ns) / 1e6))
 
 
 class SimTraceUnwritable(BoardTest):
