@@ -271,7 +271,10 @@ class GroupCommit(BoardTest):
             con.close()
 
     def test_a_burst_shares_commits_and_all_of_it_is_committed(self):
-        n = 2000
+        # Under the broker's queue for the board (mosquitto's
+        # max_queued_messages, 1 000) even when the board is slow to read
+        # (valgrind): past it the broker drops QoS 1 messages.
+        n = 600
         # Solved events about tickets the board does not hold: each is
         # remembered (dedupe) and ignored, so no lamp flashes and nothing
         # but the commit itself needs the loop to wake up afterwards.
