@@ -3,7 +3,7 @@
  * Holds the ack log, the outbox of records still to publish, open tickets,
  * the event-id dedupe set, settings and an audit trail. Writes of events and
  * tickets are batched into one transaction that store_flush() commits (the
- * daemon at most every few milliseconds; synchronous=NORMAL). An ack is different:
+ * daemon: at most every 10 ms; synchronous=NORMAL). An ack is different:
  * store_ack_commit() commits it, together with anything batched, with
  * synchronous=FULL before it returns, so feedback given after it can never
  * outlive a power cut that the record did not survive.

@@ -237,7 +237,8 @@ play(struct daemon *d, enum sound s)
 		return;
 	}
 	if (d->n_sound_queue >= DAEMON_SOUND_QUEUE) {
-		log_debug("Sound %s dropped: %u already wait", sound_name(s), d->n_sound_queue);
+		log_debug("Sound %s dropped: %u sounds already waiting", sound_name(s),
+			  d->n_sound_queue);
 		return;
 	}
 	d->sound_queue[d->n_sound_queue++] = s;

@@ -776,9 +776,10 @@ configure(struct mqtt *m, const struct mqtt_config *cfg)
 		max_inflight = 65535;
 	mosquitto_int_option(m->mosq, MOSQ_OPT_SEND_MAXIMUM, (int)max_inflight);
 	/* How many QoS 1 events the broker may send before our PUBACKs come
-	 * back (MQTT 5; libmosquitto's default is 20). At 20 the round trip,
-	 * not the board, capped ingest near 18 000 events/s (issue 7). The
-	 * PUBACK goes out on receipt either way, so a larger window loses
+	 * back (MQTT 5; libmosquitto's default is 20). The board reads a burst
+	 * 32 packets at a time (read_more()): a window of 20 can run dry
+	 * between two reads and leave the broker waiting for the round trip.
+	 * The PUBACK goes out on receipt either way, so a larger window loses
 	 * nothing more in a crash. */
 	mosquitto_int_option(m->mosq, MOSQ_OPT_RECEIVE_MAXIMUM, RECEIVE_MAXIMUM);
 
