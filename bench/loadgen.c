@@ -29,6 +29,7 @@
 #include <mosquitto.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,7 +172,7 @@ on_publish(struct mosquitto *m, void *userdata, int mid)
 	__atomic_add_fetch(&published, 1, __ATOMIC_RELAXED);
 }
 
-static volatile int connected;
+static bool connected; /* one thread: set by on_pub_connect() in service() */
 
 static void
 on_pub_connect(struct mosquitto *m, void *userdata, int rc)
@@ -179,7 +180,7 @@ on_pub_connect(struct mosquitto *m, void *userdata, int rc)
 	(void)m;
 	(void)userdata;
 	if (rc == 0)
-		__atomic_store_n(&connected, 1, __ATOMIC_RELAXED);
+		connected = true;
 }
 
 /* The publisher has no network thread: handing each message to a thread
@@ -233,7 +234,7 @@ connect_broker(const struct opts *o, const char *id)
 		fprintf(stderr, "loadgen: cannot connect to 127.0.0.1:%d\n", o->port);
 		exit(69);
 	}
-	for (int i = 0; i < 1000 && !__atomic_load_n(&connected, __ATOMIC_RELAXED); i++)
+	for (int i = 0; i < 1000 && !connected; i++)
 		service(m, 10 * 1000000);
 	if (!connected) {
 		fprintf(stderr, "loadgen: no CONNACK from 127.0.0.1:%d\n", o->port);
@@ -265,27 +266,32 @@ make_event(const struct opts *o, long seq, char *buf, size_t size)
 			     "\"ticket\":{\"id\":\"F-%u-%ld\",\"channel\":\"email\","
 			     "\"priority\":\"low\"}}",
 			     o->seed, seq, seq % 2 ? "solved" : "created", ts, o->seed, seq / 2);
-	} else if (!strcmp(o->kind, "ticket") ||
-		   (!strcmp(o->kind, "churn") && (seq < o->open || (seq - o->open) % 2 == 0))) {
-		/* churn: tickets 0..open-1 first, then every other event opens
-		 * the next one */
-		long t = seq < o->open || strcmp(o->kind, "churn") ? seq
-								   : o->open + (seq - o->open) / 2;
+	} else if (!strcmp(o->kind, "ticket") || !strcmp(o->kind, "churn")) {
+		/* churn: tickets 0..open-1 first; after them an even offset
+		 * opens the next ticket, an odd one solves the oldest open */
+		long ticket = seq;
+		bool solve = false;
 
-		iso_in(due, sizeof(due), 3600);
-		n = snprintf(
-			buf, size,
-			"{\"v\":1,\"id\":\"b%u-%ld\",\"type\":\"ticket.created\",\"ts\":\"%s\","
-			"\"ticket\":{\"id\":\"T-%u-%ld\",\"channel\":\"email\","
-			"\"priority\":\"low\",\"subject\":\"bench\","
-			"\"due\":{\"first_response\":\"%s\"}}}",
-			o->seed, seq, ts, o->seed, t, due);
-	} else if (!strcmp(o->kind, "churn")) {
-		/* ... and the others solve the oldest still open */
-		n = snprintf(buf, size,
-			     "{\"v\":1,\"id\":\"b%u-%ld\",\"type\":\"ticket.solved\",\"ts\":\"%s\","
-			     "\"ticket\":{\"id\":\"T-%u-%ld\"}}",
-			     o->seed, seq, ts, o->seed, (seq - o->open) / 2);
+		if (!strcmp(o->kind, "churn") && seq >= o->open) {
+			long k = seq - o->open;
+
+			solve = k % 2 == 1;
+			ticket = solve ? k / 2 : o->open + k / 2;
+		}
+		if (solve) {
+			n = snprintf(buf, size,
+				     "{\"v\":1,\"id\":\"b%u-%ld\",\"type\":\"ticket.solved\","
+				     "\"ts\":\"%s\",\"ticket\":{\"id\":\"T-%u-%ld\"}}",
+				     o->seed, seq, ts, o->seed, ticket);
+		} else {
+			iso_in(due, sizeof(due), 3600);
+			n = snprintf(buf, size,
+				     "{\"v\":1,\"id\":\"b%u-%ld\",\"type\":\"ticket.created\","
+				     "\"ts\":\"%s\",\"ticket\":{\"id\":\"T-%u-%ld\","
+				     "\"channel\":\"email\",\"priority\":\"low\","
+				     "\"subject\":\"bench\",\"due\":{\"first_response\":\"%s\"}}}",
+				     o->seed, seq, ts, o->seed, ticket, due);
+		}
 	} else if (!strcmp(o->kind, "replay")) {
 		if (!fgets(buf, (int)size, stdin))
 			return 0;
