@@ -223,17 +223,20 @@ listen =
 %s
 """ % (self.board, ROOT, self.port, self.events_topic, self.db, self.socket, extra))
 
-    def start(self, env=None):
-        e = dict(os.environ)
-        e.update(env or {})
-        self.logf = open(self.log, "ab")
+    def command(self):
+        """teamboardd's command line, inside TEAMBOARD_WRAP if set."""
         wrap = WRAP
         if WRAP and os.path.basename(WRAP[0]) == "valgrind":
             # Its own log, so a clean stop can be checked for leaked fds.
             self.vglog = os.path.join(self.tmp, "valgrind.%d.log" % time.monotonic_ns())
             wrap = WRAP + ["--log-file=" + self.vglog]
-        self.proc = subprocess.Popen(wrap + [DAEMON, "-v", "-c", self.conf],
-                                     stdout=self.logf, stderr=self.logf, env=e)
+        return wrap + [DAEMON, "-v", "-c", self.conf]
+
+    def start(self, env=None):
+        e = dict(os.environ)
+        e.update(env or {})
+        self.logf = open(self.log, "ab")
+        self.proc = subprocess.Popen(self.command(), stdout=self.logf, stderr=self.logf, env=e)
         wait_for(lambda: self.alive_and_answering(), 10, "teamboardd control socket")
 
     def alive_and_answering(self):

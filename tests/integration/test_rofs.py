@@ -11,15 +11,12 @@ stored), and, where the folder becomes writable again, goes back to storing.
 """
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import tempfile
-import time
 import unittest
 
-from tests.integration.harness import (BOARD, DAEMON, SLOW, WRAP, Broker, Client, Daemon,
-                                       event, wait_for)
+from tests.integration.harness import BOARD, Broker, Client, Daemon, event, wait_for
 
 HEALTH = "teamboard/%s/health" % BOARD
 
@@ -37,8 +34,6 @@ def namespaces_or_skip(test):
         test.skipTest("needs root for a mount namespace (unshare -m)")
     if not shutil.which("unshare") or not shutil.which("nsenter"):
         test.skipTest("unshare/nsenter (util-linux) not installed")
-    if WRAP:
-        test.skipTest("the namespace wrapper and valgrind/ASan wrappers do not mix")
     r = run("unshare", "-m", "--propagation", "private", "true")
     if r.returncode != 0:
         test.skipTest("unshare -m not permitted here: %s" % r.stderr.strip())
@@ -53,8 +48,8 @@ class RoDaemon(Daemon):
         self.logf = open(self.log, "ab")
         script = self.setup + ' && exec "$@"'
         self.proc = subprocess.Popen(
-            ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
-             DAEMON, "-v", "-c", self.conf],
+            ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh"] +
+            self.command(),
             stdout=self.logf, stderr=self.logf, env=dict(os.environ, **(env or {})))
         wait_for(lambda: self.alive_and_answering(), 10, "teamboardd control socket")
 
@@ -85,7 +80,9 @@ class RoBase(unittest.TestCase):
             print("\n--- teamboardd log ---\n%s" % "\n".join(log)[-6000:])
         shutil.rmtree(self.tmp, ignore_errors=True)
         if code is not None:
-            self.assertEqual(code, 0, "teamboardd exit code")
+            self.assertEqual(code, 0, "teamboardd exit code (99 = valgrind error)")
+        if d:
+            self.assertEqual(d.fd_leaks, [], "file descriptors teamboardd leaked")
 
     def send(self, *events):
         self.client.publish("helpdesk/support/events",
