@@ -114,6 +114,10 @@ struct daemon {
 	size_t n_inflight;
 
 	uint64_t commit_last_usec; /* the batch's last commit (group commit) */
+	/* A failed store write lost a batch: rewrite the tickets table at
+	 * resave_usec (commit_batch()). */
+	bool resave_pending;
+	uint64_t resave_usec, resave_backoff_usec;
 	bool dirty;                /* something visible changed */
 	bool state_pending;        /* state topic needs a publish */
 	uint64_t state_last_usec;

@@ -94,6 +94,9 @@ size_t store_outbox_max(const struct store *s);
 /* Open tickets (batched). */
 int store_ticket_save(struct store *s, const struct ticket_snapshot *t);
 int store_ticket_remove(struct store *s, const char *ticket_id);
+/* Removes every open ticket (batched): with store_ticket_save() of each
+ * ticket in the same batch, the table becomes exactly the given set. */
+int store_tickets_clear(struct store *s);
 typedef void (*store_ticket_fn)(void *userdata, const struct ticket_snapshot *t);
 int store_tickets_load(struct store *s, store_ticket_fn fn, void *userdata);
 

@@ -52,6 +52,7 @@
 #define RETENTION_INTERVAL_USEC  (3600 * USEC_PER_SEC)
 #define STORE_RETRY_USEC         (5 * USEC_PER_SEC)
 #define COMMIT_GAP_USEC          (10 * USEC_PER_MSEC)
+#define RESAVE_MAX_USEC          (60 * USEC_PER_SEC)
 #define STOP_TIMEOUT_USEC        (2 * USEC_PER_SEC)
 #define CTL_MAX_CLIENTS          16
 #define SESSION_EXPIRY_S         (7 * 24 * 3600)
@@ -310,6 +311,21 @@ store_failed(struct daemon *d, const char *what, int r)
 	d->stats.store_errors++;
 	log_ratelimited(&d->store_rl, LOG_LEVEL_ERR, "Failed to %s in the database: %s (%s)", what,
 			strerror(-r), store_errmsg(d->store));
+	/* A failed write or commit rolls back its whole batch, up to a group
+	 * of messages' ticket saves and removals: commit_batch() rewrites the
+	 * tickets table from the engine once the store takes writes again. */
+	if (!d->resave_pending) {
+		d->resave_pending = true;
+		d->resave_usec = loop_now_usec(d->loop) + d->resave_backoff_usec;
+	}
+}
+
+/* Makes the tickets table exactly the engine's open tickets (batched). */
+static void
+resave_tickets(struct daemon *d)
+{
+	if (store_tickets_clear(d->store) == 0)
+		alerts_save_all(d->alerts);
 }
 
 static void
@@ -1413,25 +1429,40 @@ health_on_change(struct daemon *d, uint64_t now_usec)
  * commit costs WAL frames, locks and, every ~1 000 frames, a checkpoint
  * with two fsyncs, and paying that per message capped ingest at ~6 500
  * events/s and put checkpoint stalls in front of the lamps (issue 7). A
- * process crash can then lose up to COMMIT_GAP of events; a power cut
- * loses more anyway (synchronous=NORMAL, docs/store.md). Returns when the
- * next commit is due, UINT64_MAX if nothing waits. */
+ * process crash can then lose up to COMMIT_GAP of events plus one read
+ * batch; a power cut loses more anyway (synchronous=NORMAL, docs/store.md).
+ * After a failed write it also rewrites the tickets table (store_failed()).
+ * Returns when it next needs the loop, UINT64_MAX if never. */
 static uint64_t
 commit_batch(struct daemon *d, uint64_t now_usec)
 {
+	/* A read-only store is taken care of by on_store_retry(). */
+	bool resave =
+		d->resave_pending && now_usec >= d->resave_usec && !store_is_readonly(d->store);
 	int r;
 
-	if (!store_batch_open(d->store))
-		return UINT64_MAX;
-	if (now_usec < d->commit_last_usec + COMMIT_GAP_USEC)
-		return d->commit_last_usec + COMMIT_GAP_USEC;
-	d->commit_last_usec = now_usec;
-	r = store_flush(d->store);
-	if (r < 0)
-		store_failed(d, "commit", r);
-	else
-		log_debug("Batch committed");
-	return UINT64_MAX;
+	if (resave) {
+		d->resave_pending = false; /* store_failed() sets it again */
+		resave_tickets(d);
+	}
+	if (store_batch_open(d->store) &&
+	    (resave || now_usec >= d->commit_last_usec + COMMIT_GAP_USEC)) {
+		d->commit_last_usec = now_usec;
+		r = store_flush(d->store);
+		if (r < 0)
+			store_failed(d, "commit", r);
+	}
+	if (resave && d->resave_pending) {
+		/* Still failing (a full disk): try again, less and less often. */
+		d->resave_backoff_usec = min_u64(2 * d->resave_backoff_usec, RESAVE_MAX_USEC);
+		d->resave_usec = now_usec + d->resave_backoff_usec;
+	} else if (resave) {
+		d->resave_backoff_usec = STORE_RETRY_USEC;
+		log_notice("Open tickets stored again after failed database writes");
+	}
+	return min_u64(store_batch_open(d->store) ? d->commit_last_usec + COMMIT_GAP_USEC
+						  : UINT64_MAX,
+		       d->resave_pending ? d->resave_usec : UINT64_MAX);
 }
 
 static void
@@ -1544,7 +1575,7 @@ on_store_retry(struct loop *loop, void *userdata)
 	store_free(d->store);
 	d->store = s;
 	store_outbox_set_max(s, d->conf.store.max_outbox);
-	alerts_save_all(d->alerts);
+	resave_tickets(d);
 	int r = store_flush(s);
 	if (r < 0)
 		store_failed(d, "save the open tickets", r);
@@ -1884,6 +1915,7 @@ daemon_new(const struct conf *conf, const struct board_profile *profile, int *ex
 			d->profile.buttons[i].debounce_usec = conf->buttons.debounce_usec;
 	d->reject_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(60 * USEC_PER_SEC, 10);
 	d->store_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(60 * USEC_PER_SEC, 5);
+	d->resave_backoff_usec = STORE_RETRY_USEC;
 	d->gpio_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(60 * USEC_PER_SEC, 5);
 	snprintf(d->topic_prefix, sizeof(d->topic_prefix), "teamboard/%s/", conf->board.id);
 	d->started_ms = time_wall_ms();

@@ -396,3 +396,48 @@ class DiskFaults(unittest.TestCase):
         self.assertEqual(len(stored), len(reported) + (1 if acked_by_button else 0))
         self.daemon.start()
         wait_for(lambda: self.daemon.ctl("ping")["status"] == "ok", 5, "alive")
+
+    def test_tickets_are_stored_again_when_the_disk_has_room(self):
+        """A failed commit rolls back a whole group of messages' writes; once
+        writes succeed again the board rewrites its tickets table, so a
+        restart shows what the board showed: new tickets kept, a ticket
+        solved during the fault gone."""
+        self.daemon.start()
+        wait_for(lambda: self.daemon.status()["broker"] == "connected", 10, "connected")
+        self.client.publish("helpdesk/x/events", event("ticket.created", "OLD-1", channel="vk",
+                                                        priority="urgent"))
+        wait_for(lambda: self.daemon.status()["counts"]["open"] == 1, 5, "ticket")
+        self.assertEqual(self.daemon.stop(), 0)
+        size = os.path.getsize(self.daemon.db) + 4096
+        inf = resource.RLIM_INFINITY
+
+        def limit():
+            # Only the soft limit, so the test can lift it without root.
+            resource.setrlimit(resource.RLIMIT_FSIZE, (size, inf))
+        orig = subprocess.Popen
+        subprocess.Popen = lambda *a, **k: orig(*a, preexec_fn=limit, **k)
+        try:
+            self.daemon.start()
+        finally:
+            subprocess.Popen = orig
+        wait_for(lambda: self.daemon.status()["broker"] == "connected", 10, "connected")
+        for k in range(20):
+            self.client.publish("helpdesk/x/events", [
+                event("ticket.created", "N-%d-%d" % (k, i), channel="vk", priority="low",
+                      subject="x" * 200) for i in range(50)])
+        self.client.publish("helpdesk/x/events", event("ticket.solved", "OLD-1"))
+        wait_for(lambda: self.daemon.status()["counts"]["open"] == 1000, 20,
+                 "all applied in memory")
+        self.assertGreater(self.daemon.status()["store_errors"], 0, "writes failed")
+
+        # The card has room again.
+        resource.prlimit(self.daemon.proc.pid, resource.RLIMIT_FSIZE, (inf, inf))
+        wait_for(lambda: "Open tickets stored again" in self.daemon.read_log(), 90,
+                 "the board to store its tickets again")
+        self.assertEqual(self.daemon.stop(), 0)
+        con = sqlite3.connect("file:%s?mode=ro" % self.daemon.db, uri=True, timeout=5)
+        try:
+            ids = {r[0] for r in con.execute("SELECT id FROM tickets")}
+        finally:
+            con.close()
+        self.assertEqual(ids, {"N-%d-%d" % (k, i) for k in range(20) for i in range(50)})
