@@ -109,7 +109,11 @@ _Static_assert(CHANNEL_COUNT <= 16 && PRIORITY_COUNT <= 4 && SLA_KIND_COUNT == 2
 	       "struct ticket's bit-fields are too narrow");
 
 /* 100 000 open tickets must fit a Pi Zero (issue 7), so a ticket is one
- * allocation: the fixed part, then its strings. Flags are bit-fields. */
+ * allocation: this fixed part, then its strings (strs()), the non-empty ones
+ * in enum tstr order, each NUL-terminated; a cleared string leaves slack at
+ * the end. Not a flexible array member: struct touch holds a copy of the
+ * fixed part, and C does not allow one inside another struct. Flags are
+ * bit-fields. */
 struct ticket {
 	int64_t created_ms, last_ts_ms;
 	int64_t due_ms[SLA_KIND_COUNT];     /* backend's; 0: none */
@@ -127,12 +131,9 @@ struct ticket {
 	unsigned level : 2 * SLA_KIND_COUNT;
 	unsigned backend_warning : SLA_KIND_COUNT; /* bit per SLA: backend said so */
 	unsigned backend_breached : SLA_KIND_COUNT;
-	unsigned str_set : STR_COUNT; /* bit per enum tstr: non-empty, in str */
+	unsigned str_set : STR_COUNT; /* bit per enum tstr: non-empty, in strs() */
 	bool public : 1, responded : 1, paused : 1, escalated : 1;
 	bool due_policy : 1; /* dues from the board's SLA policy, not the backend */
-	/* The non-empty strings in enum tstr order, each NUL-terminated. The
-	 * allocation may be longer (a cleared string leaves slack). */
-	char str[];
 };
 
 struct tomb {
@@ -275,10 +276,22 @@ hash_id(const char *s, size_t max)
 	return h;
 }
 
+static char *
+strs(struct ticket *t)
+{
+	return (char *)(t + 1);
+}
+
+static const char *
+strs_const(const struct ticket *t)
+{
+	return (const char *)(t + 1);
+}
+
 static const char *
 tstr(const struct ticket *t, enum tstr i)
 {
-	const char *p = t->str;
+	const char *p = strs_const(t);
 
 	if (!(t->str_set & (1u << i)))
 		return "";
@@ -288,7 +301,7 @@ tstr(const struct ticket *t, enum tstr i)
 	return p;
 }
 
-/* Bytes of t->str in use. */
+/* Bytes of strs(t) in use. */
 static size_t
 str_used(const struct ticket *t)
 {
@@ -296,7 +309,7 @@ str_used(const struct ticket *t)
 
 	for (int i = 0; i < STR_COUNT; i++)
 		if (t->str_set & (1u << i))
-			n += strlen(t->str + n) + 1;
+			n += strlen(strs_const(t) + n) + 1;
 	return n;
 }
 
@@ -304,15 +317,15 @@ str_used(const struct ticket *t)
 static void
 str_clear(struct ticket *t, enum tstr i)
 {
-	char *p;
+	char *base = strs(t), *p;
 	size_t len, used;
 
 	if (!(t->str_set & (1u << i)))
 		return;
 	used = str_used(t);
-	p = t->str + (tstr(t, i) - t->str);
+	p = base + (tstr(t, i) - base);
 	len = strlen(p) + 1;
-	memmove(p, p + len, used - (size_t)(p - t->str) - len);
+	memmove(p, p + len, used - (size_t)(p - base) - len);
 	t->str_set &= ~(1u << i);
 }
 
@@ -370,21 +383,19 @@ ticket_build(const struct ticket *old, const char *v[STR_COUNT])
 		len[i] = strnlen(val[i], str_max[i] - 1);
 		total += len[i] ? len[i] + 1 : 0;
 	}
-	/* touch_begin() copies the whole struct, padding included. */
-	total += offsetof(struct ticket, str);
-	t = malloc(total > sizeof(*t) ? total : sizeof(*t));
+	t = malloc(sizeof(*t) + total);
 	if (!t)
 		return NULL;
 	if (old)
-		memcpy(t, old, offsetof(struct ticket, str));
+		*t = *old;
 	else
 		memset(t, 0, sizeof(*t));
 	t->str_set = 0;
 	for (int i = 0; i < STR_COUNT; i++) {
 		if (!len[i])
 			continue;
-		memcpy(t->str + pos, val[i], len[i]);
-		t->str[pos + len[i]] = '\0';
+		memcpy(strs(t) + pos, val[i], len[i]);
+		strs(t)[pos + len[i]] = '\0';
 		t->str_set |= 1u << i;
 		pos += len[i] + 1;
 	}
