@@ -60,29 +60,34 @@ class SimTrace(BoardTest):
         self.assertEqual(set(outputs.values()), {0}, "every output off at exit: %r" % last)
 
     def test_ack_beep_is_heard_in_full(self):
-        # A low-priority ticket does not chirp: the next buzzer edge is the
-        # ack beep (60 ms). The ack is committed with an fsync before the
-        # beep; the beep must start when it is written, not when the press
-        # was recognised, or the fsync eats into it (on an SD card, all of
-        # it).
-        self.send(event("ticket.created", "LOW-1", priority="low", channel="email"))
-        wait_for(lambda: self.daemon.status()["counts"]["unacked"] == 1, 5, "ticket open")
-        before_ns = time.monotonic_ns()
-        self.press("ack1")
+        # Low-priority tickets do not chirp: the buzzer's edges after the
+        # presses are the ack beeps (60 ms each). An ack is committed with
+        # an fsync before its beep; the beep must start when it is written,
+        # not when the press was recognised, or the commit eats into it (on
+        # an SD card, all of it). Old code: 57-58.6 ms here, every time.
+        # The best of three is taken so that one preemption between taking
+        # the start time and writing the line cannot fail the test.
+        for i in range(3):
+            self.send(event("ticket.created", "LOW-%d" % i, priority="low", channel="email"))
+        wait_for(lambda: self.daemon.status()["counts"]["unacked"] == 3, 5, "tickets open")
+        lengths = []
+        for i in range(3):
+            before_ns = time.monotonic_ns()
+            self.press("ack1")
 
-        def beep():
-            rows = [(ns, v) for ns, r, v in read_sim_trace(self.trace)
-                    if r == "buzzer" and ns > before_ns]
-            return rows if len(rows) >= 2 else None
-        rows = wait_for(beep, 5, "the ack beep in the trace")
-        (on_ns, on), (off_ns, off) = rows[:2]
-        self.assertEqual((on, off), (1, 0))
-        self.assertEqual(self.daemon.sounds()[-1], "ack")
-        # The line is written a moment after the sound's start is taken:
-        # microseconds, a millisecond or two under valgrind.
-        self.assertGreaterEqual(off_ns - on_ns, (60 - SLOW) * 10**6,
-                                "ack beep on the line for %.1f ms of 60" % ((off_ns - on_ns) / 1e6))
-
+            def beep():
+                rows = [(ns, v) for ns, r, v in read_sim_trace(self.trace)
+                        if r == "buzzer" and ns > before_ns]
+                return rows if len(rows) >= 2 else None
+            (on_ns, on), (off_ns, off) = wait_for(beep, 5, "ack beep %d in the trace" % i)[:2]
+            self.assertEqual((on, off), (1, 0))
+            lengths.append((off_ns - on_ns) / 1e6)
+        self.assertEqual(self.daemon.sounds()[-3:], ["ack"] * 3)
+        self.assertEqual(self.daemon.status()["counts"]["unacked"], 0)
+        # Under valgrind the line is written a little later after the start
+        # time is taken.
+        self.assertGreaterEqual(max(lengths), 60 - 0.5 * SLOW,
+                                "ack beeps on the line for %r ms of 60" % lengths)
 
 class SimTraceUnwritable(BoardTest):
     def setUp(self):
