@@ -457,7 +457,8 @@ connect_failed(struct mqtt *m, int fd)
 	m->sock_errno = 0;
 }
 
-/* mosquitto_loop_read() takes one packet. When more wait in the socket
+/* mosquitto_loop_read() usually takes one packet (2.0.x: as many as it
+ * has QoS 1/2 messages queued, at least one). When more wait in the socket
  * (a burst), taking up to READ_BATCH of them in this wake-up saves a loop
  * round each (epoll, timers, the daemon's update step) and lets the daemon
  * commit them together. Bounded, so the lines are written soon after the
