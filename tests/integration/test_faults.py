@@ -341,19 +341,21 @@ class DiskFaults(unittest.TestCase):
                                                         priority="urgent"))
         wait_for(lambda: self.daemon.status()["counts"]["open"] == 1, 5, "works on the new file")
 
-    def test_disk_full_keeps_signalling(self):
-        """RLIMIT_FSIZE makes every write past the limit fail (EFBIG), as a
-        full disk does; the board must keep running and keep its alerts."""
+    def start_then_fill(self, prefix, hard_limit=None):
+        """Runs the board once to store ticket <prefix>-1, then again with
+        RLIMIT_FSIZE just above the database's size (hard limit: the same,
+        or hard_limit), and sends 1 000 more tickets: writes past the
+        limit fail with EFBIG, as on a full disk."""
         self.daemon.start()
         wait_for(lambda: self.daemon.status()["broker"] == "connected", 10, "connected")
-        self.client.publish("helpdesk/x/events", event("ticket.created", "F-1", channel="vk",
-                                                        priority="urgent"))
+        self.client.publish("helpdesk/x/events", event("ticket.created", prefix + "-1",
+                                                        channel="vk", priority="urgent"))
         wait_for(lambda: self.daemon.status()["counts"]["open"] == 1, 5, "ticket")
         self.assertEqual(self.daemon.stop(), 0)
         size = os.path.getsize(self.daemon.db) + 4096
 
         def limit():
-            resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+            resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard_limit or size))
         orig = subprocess.Popen
         subprocess.Popen = lambda *a, **k: orig(*a, preexec_fn=limit, **k)
         try:
@@ -361,11 +363,15 @@ class DiskFaults(unittest.TestCase):
         finally:
             subprocess.Popen = orig
         wait_for(lambda: self.daemon.status()["broker"] == "connected", 10, "connected")
-        # Flood the store until writes fail.
         for k in range(20):
             self.client.publish("helpdesk/x/events", [
-                event("ticket.created", "F-%d-%d" % (k, i), channel="vk", priority="low",
-                      subject="x" * 200) for i in range(50)])
+                event("ticket.created", "%s-%d-%d" % (prefix, k, i), channel="vk",
+                      priority="low", subject="x" * 200) for i in range(50)])
+
+    def test_disk_full_keeps_signalling(self):
+        """RLIMIT_FSIZE makes every write past the limit fail (EFBIG), as a
+        full disk does; the board must keep running and keep its alerts."""
+        self.start_then_fill("F")
         wait_for(lambda: self.daemon.status()["counts"]["open"] == 1001, 20, "all applied in memory")
         st = self.daemon.status()
         self.assertNotEqual(st["lamps"]["amber"], "off", "still signalling")
@@ -402,30 +408,10 @@ class DiskFaults(unittest.TestCase):
         writes succeed again the board rewrites its tickets table, so a
         restart shows what the board showed: new tickets kept, a ticket
         solved during the fault gone."""
-        self.daemon.start()
-        wait_for(lambda: self.daemon.status()["broker"] == "connected", 10, "connected")
-        self.client.publish("helpdesk/x/events", event("ticket.created", "OLD-1", channel="vk",
-                                                        priority="urgent"))
-        wait_for(lambda: self.daemon.status()["counts"]["open"] == 1, 5, "ticket")
-        self.assertEqual(self.daemon.stop(), 0)
-        size = os.path.getsize(self.daemon.db) + 4096
         inf = resource.RLIM_INFINITY
-
-        def limit():
-            # Only the soft limit, so the test can lift it without root.
-            resource.setrlimit(resource.RLIMIT_FSIZE, (size, inf))
-        orig = subprocess.Popen
-        subprocess.Popen = lambda *a, **k: orig(*a, preexec_fn=limit, **k)
-        try:
-            self.daemon.start()
-        finally:
-            subprocess.Popen = orig
-        wait_for(lambda: self.daemon.status()["broker"] == "connected", 10, "connected")
-        for k in range(20):
-            self.client.publish("helpdesk/x/events", [
-                event("ticket.created", "N-%d-%d" % (k, i), channel="vk", priority="low",
-                      subject="x" * 200) for i in range(50)])
-        self.client.publish("helpdesk/x/events", event("ticket.solved", "OLD-1"))
+        # Only the soft limit, so the test can lift it without root.
+        self.start_then_fill("N", hard_limit=inf)
+        self.client.publish("helpdesk/x/events", event("ticket.solved", "N-1"))
         wait_for(lambda: self.daemon.status()["counts"]["open"] == 1000, 20,
                  "all applied in memory")
         self.assertGreater(self.daemon.status()["store_errors"], 0, "writes failed")
