@@ -1579,6 +1579,8 @@ on_store_retry(struct loop *loop, void *userdata)
 	int r = store_flush(s);
 	if (r < 0)
 		store_failed(d, "save the open tickets", r);
+	else
+		d->resave_pending = false; /* the failed saves of the read-only time: just done */
 	log_notice("Database '%s' is writable again; acknowledgements are stored again",
 		   d->conf.store.path);
 	daemon_touch(d);
